@@ -1,0 +1,266 @@
+import type { BrowserContext } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { screenshots, startStudio, watchConsole, type Studio } from "./support.js";
+
+let studio: Studio;
+let context: BrowserContext;
+let base: string;
+
+const EMAIL = "ada.e2e@example.com";
+const PASSWORD = "copper kettle morning 42";
+const DISPLAY_NAME = "Ada Lovelace";
+const ADMIN_EMAIL = "admin.e2e@example.com";
+const ADMIN_PASSWORD = "admin password for e2e";
+
+beforeAll(async () => {
+  // An admin publishes a new version of the terms of use for the terms gate.
+  studio = await startStudio({ ADMIN_EMAIL, ADMIN_PASSWORD });
+  base = studio.base;
+  // One browser profile for the whole story: the session cookie carries from test to test.
+  context = await studio.browser.newContext({ viewport: { width: 1280, height: 860 } });
+});
+
+afterAll(async () => {
+  await context?.close();
+  await studio?.close();
+});
+
+const shot = screenshots("accounts");
+
+const graphqlWithKey = (key: string, query: string) => studio.graphql<{ me?: { email: string } }>(query, {}, key);
+
+describe("accounts in the studio", () => {
+  it("registers through the form, refuses sign-in until the emailed link is opened, then signs in", async () => {
+    const page = await context.newPage();
+    const consoleErrors = watchConsole(page);
+
+    // A referral link opens the sign-up form with the code filled in.
+    await page.goto(`${base}/r/friend42`);
+    await page.waitForURL(`${base}/sign-up?ref=friend42`);
+    await page.getByTestId("sign-up-form").waitFor();
+    expect(await page.getByLabel("Referral code").inputValue()).toBe("FRIEND42");
+
+    // Signed out: the header offers both ways in.
+    await page.getByTestId("header-sign-in").waitFor();
+    await page.getByTestId("header-sign-up").waitFor();
+
+    await page.getByLabel("Email").fill(EMAIL);
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByText(/Strength: /).waitFor();
+    await page.getByLabel("Display name").fill(DISPLAY_NAME);
+    await page.getByLabel(/I accept the Terms of Use \(version 1\)/).check();
+    await shot(page, "sign-up");
+    await page.getByRole("button", { name: "Create account" }).click();
+
+    await page.getByTestId("sign-up-sent").waitFor();
+    expect(await page.getByRole("heading", { level: 1 }).textContent()).toContain("Check your email");
+    expect(await page.getByTestId("sent-to").textContent()).toBe(EMAIL);
+    await shot(page, "sign-up-sent");
+    const firstMail = await studio.smtp.waitForMail(EMAIL);
+    expect(firstMail.subject).toMatch(/confirm your email/i);
+
+    // Signing in before confirming: the page says why and offers a new link.
+    await page.goto(`${base}/sign-in`);
+    await page.getByLabel("Email").fill(EMAIL);
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    const notVerified = page.locator('[data-testid="form-error"][data-code="EMAIL_NOT_VERIFIED"]');
+    await notVerified.waitFor();
+    expect(await notVerified.textContent()).toContain("not confirmed");
+    // What the user typed stays.
+    expect(await page.getByLabel("Email").inputValue()).toBe(EMAIL);
+    await shot(page, "sign-in-not-verified");
+    await page.getByTestId("resend").click();
+    await page.getByTestId("resend-sent").waitFor();
+    const secondMail = await studio.smtp.waitForMail(EMAIL, (m) => m !== firstMail);
+
+    // The newest link confirms the address.
+    const link = secondMail.links.find((l) => l.startsWith(`${base}/verify-email?token=`));
+    expect(link).toBeTruthy();
+    await page.goto(link!);
+    await page.getByTestId("verify-done").waitFor();
+    expect(await page.getByTestId("verified-email").textContent()).toBe(EMAIL);
+    await shot(page, "verified");
+
+    // Sign in through the form; the email is carried over from the confirmation page.
+    await page.getByTestId("verified-sign-in").click();
+    await page.getByTestId("sign-in-form").waitFor();
+    expect(await page.getByLabel("Email").inputValue()).toBe(EMAIL);
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await page.waitForURL(`${base}/`);
+    expect(await page.getByTestId("account-menu").textContent()).toContain(DISPLAY_NAME);
+
+    // The welcome message sent on confirmation shows as unread.
+    await page.getByTestId("nav-unread-badge").waitFor();
+    expect(await page.getByTestId("nav-unread-badge").textContent()).toBe("1");
+    expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("creates an API key with ACCOUNT_READ whose secret works once, and revokes it", async () => {
+    const page = await context.newPage();
+    const consoleErrors = watchConsole(page);
+    await page.goto(`${base}/`);
+    await page.getByTestId("nav-developer").click();
+    await page.getByTestId("developer-page").waitFor();
+    await page.getByTestId("keys-empty").waitFor();
+
+    await page.getByLabel("Name", { exact: true }).fill("e2e-bot");
+    await page.getByLabel(/account:read/).check();
+    await page.getByRole("button", { name: "Create key" }).click();
+
+    const secretBox = page.getByTestId("api-key-secret");
+    await secretBox.waitFor();
+    const secret = (await secretBox.textContent())!.trim();
+    expect(secret).toMatch(/^nvk_/);
+    await page.getByTestId("key-row").waitFor();
+    expect(await page.getByTestId("key-status").textContent()).toBe("Active");
+    await shot(page, "developer-key");
+
+    const answer = await graphqlWithKey(secret, "{ me { email } }");
+    expect(answer.errors).toBeUndefined();
+    expect(answer.data?.me?.email).toBe(EMAIL);
+
+    // Revoking asks first, saying what happens; the key stops working.
+    await page.getByTestId("revoke-key").click();
+    const dialog = page.getByTestId("revoke-dialog");
+    await dialog.getByText("Revoke key 'e2e-bot'?").waitFor();
+    expect(await dialog.textContent()).toContain("Requests using it will fail");
+    await dialog.getByTestId("confirm").click();
+    await page.locator('[data-testid="key-row"][data-status="revoked"]').waitFor();
+    const refused = await graphqlWithKey(secret, "{ me { email } }");
+    expect(refused.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+    expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("reads the inbox, lists this device in settings, signs out and comes back to the page it asked for", async () => {
+    const page = await context.newPage();
+    const consoleErrors = watchConsole(page);
+    await page.goto(`${base}/messages`);
+    const message = page.getByTestId("message");
+    await message.first().waitFor();
+    expect(await message.first().getAttribute("data-unread")).toBe("true");
+    await shot(page, "messages");
+    // Opening it marks it read and follows its link (the Studio).
+    await message.first().click();
+    await page.waitForURL(`${base}/`);
+    await page.getByTestId("nav-unread-badge").waitFor({ state: "detached" });
+
+    await page.goto(`${base}/settings`);
+    await page.getByTestId("session-row").first().waitFor();
+    expect(await page.getByTestId("this-device").count()).toBe(1);
+    expect(await page.getByTestId("current-email").textContent()).toBe(EMAIL);
+    await shot(page, "settings");
+
+    await page.getByTestId("account-menu").click();
+    await page.getByTestId("sign-out").click();
+    await page.getByTestId("header-sign-in").waitFor();
+    // The server closes the signed-out session's socket; the studio reconnects as a visitor.
+    await page.waitForSelector('[data-testid="live-indicator"][data-state="live"]', { timeout: 15_000 });
+
+    // An account page sends a signed-out visitor to sign in, and back afterwards.
+    await page.goto(`${base}/settings`);
+    await page.waitForURL(`${base}/sign-in?next=%2Fsettings`);
+    await page.getByLabel("Email").fill(EMAIL);
+    await page.getByLabel("Password", { exact: true }).fill("not the password");
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await page.locator('[data-testid="form-error"][data-code="INVALID_CREDENTIALS"]').waitFor();
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await page.waitForURL(`${base}/settings`);
+    await page.getByTestId("settings-page").waitFor();
+    expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("stops at the terms gate after a new version of the terms is published, until it is accepted", async () => {
+    const admin = await studio.graphql<{ signIn: { token: string } }>(
+      `
+        mutation ($input: SignInInput!) {
+          signIn(input: $input) {
+            token
+          }
+        }
+      `,
+      { input: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD } },
+    );
+    expect(admin.errors).toBeUndefined();
+    const published = await studio.graphql<{ publishTermsOfUse: { document: { version: number } } }>(
+      `
+        mutation ($input: PublishTermsInput!) {
+          publishTermsOfUse(input: $input) {
+            document {
+              version
+            }
+          }
+        }
+      `,
+      {
+        input: {
+          title: "Novart Studio Terms of Use",
+          body: "What changed in this version.\n1. Scope\nThese terms apply to everything.\n- First rule\n- Second rule",
+        },
+      },
+      admin.data!.signIn.token,
+    );
+    expect(published.data?.publishTermsOfUse.document.version).toBe(2);
+
+    const page = await context.newPage();
+    const consoleErrors = watchConsole(page);
+    await page.goto(`${base}/developer`);
+    const gate = page.getByTestId("terms-gate");
+    await gate.waitFor();
+    expect(await page.getByTestId("developer-page").count()).toBe(0);
+    // The body is rendered as a heading and a list.
+    await gate.getByRole("heading", { name: "1. Scope" }).waitFor();
+    expect(await gate.locator("li").allTextContents()).toEqual(["First rule", "Second rule"]);
+    await shot(page, "terms-gate");
+    await page.getByRole("button", { name: "I accept version 2" }).click();
+    await page.getByTestId("developer-page").waitFor();
+    expect(await gate.count()).toBe(0);
+
+    // A message sent now arrives live: a toast, and the unread badge appears.
+    const me = (await page.evaluate(async () => {
+      const res = await fetch("/graphql", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: "{ me { id } }" }),
+      });
+      return res.json();
+    })) as { data: { me: { id: string } } };
+    const adjusted = await studio.graphql(
+      `
+        mutation ($input: AdjustBalanceInput!) {
+          adjustBalance(input: $input) {
+            applied
+          }
+        }
+      `,
+      { input: { accountId: me.data.me.id, paid: 0, bonus: 5, reason: "e2e welcome", idempotencyKey: "e2e-1" } },
+      admin.data!.signIn.token,
+    );
+    expect(adjusted.errors).toBeUndefined();
+    await page.getByTestId("toast").getByText("New message: 5 credits added to your balance").waitFor();
+    expect(await page.getByTestId("nav-unread-badge").textContent()).toBe("1");
+    expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("looks right in the dark theme and at phone width", async () => {
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 375, height: 812 });
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.goto(`${base}/developer`);
+    await page.getByTestId("key-row").waitFor();
+    await shot(page, "developer-dark-phone");
+    await page.goto(`${base}/settings`);
+    await page.getByTestId("session-row").first().waitFor();
+    await shot(page, "settings-dark-phone");
+    // Nothing wider than the screen.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.close();
+  });
+});

@@ -1,0 +1,80 @@
+/**
+ * Domain errors with stable, public codes. No `graphql` import here, so workers and scripts share them;
+ * `graphql/format-error.ts` maps them to `extensions.code`. Codes are never renamed or reused.
+ */
+export const ERROR_CODES = [
+  "UNAUTHENTICATED",
+  "FORBIDDEN",
+  "BAD_REQUEST",
+  "NOT_FOUND",
+  "BAD_USER_INPUT",
+  "CONFLICT",
+  "RATE_LIMITED",
+  "PAYLOAD_TOO_LARGE",
+  "INTERNAL_SERVER_ERROR",
+  // accounts
+  "EMAIL_NOT_VERIFIED",
+  "INVALID_CREDENTIALS",
+  "INVALID_TOKEN",
+  "TERMS_NOT_ACCEPTED",
+  "REGISTRATION_CLOSED",
+  "INVITE_REQUIRED",
+  "EMAIL_DOMAIN_NOT_ALLOWED",
+  // credits
+  "INSUFFICIENT_BALANCE",
+  "INVALID_CODE",
+  "CODE_EXPIRED",
+  "CODE_DISABLED",
+  "CODE_EXHAUSTED",
+  "CODE_LIMIT_REACHED",
+  // plain HTTP endpoints (store recharges, signed callbacks)
+  "INVALID_SIGNATURE",
+  "UNSUPPORTED_MEDIA_TYPE",
+  // generation
+  "IMAGE_TOO_LARGE",
+  "IDEMPOTENCY_CONFLICT",
+  "TASK_NOT_CANCELABLE",
+  // risk control
+  "CONTENT_REJECTED",
+  "ACCOUNT_RESTRICTED",
+  "CONCURRENCY_LIMIT",
+  "DAILY_LIMIT",
+  "MODEL_NOT_ALLOWED",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class NotFoundError extends AppError {
+  constructor(what: string, details: Record<string, unknown> = {}) {
+    super("NOT_FOUND", `${what} not found`, details);
+  }
+}
+
+export class BadUserInputError extends AppError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super("BAD_USER_INPUT", message, details);
+  }
+}
+
+export class UnauthenticatedError extends AppError {
+  constructor(message = "Sign in first") {
+    super("UNAUTHENTICATED", message);
+  }
+}
+
+export class ForbiddenError extends AppError {
+  constructor(message = "You may not do this", details: Record<string, unknown> = {}) {
+    super("FORBIDDEN", message, details);
+  }
+}

@@ -1,0 +1,24 @@
+import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from "graphql";
+
+/**
+ * Whether the operation selects `path` below the field being resolved (`["edges", "node", "assets"]`),
+ * through fragments and inline fragments alike. `@skip`/`@include` are not evaluated: a conditional field
+ * counts as selected, so a resolver may fetch a little more than needed, never less.
+ */
+export function selects(info: GraphQLResolveInfo, path: readonly string[]): boolean {
+  const visit = (set: SelectionSetNode | undefined, depth: number): boolean => {
+    if (!set) return false;
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) {
+        if (selection.name.value !== path[depth]) continue;
+        if (depth === path.length - 1 || visit(selection.selectionSet, depth + 1)) return true;
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        if (visit(selection.selectionSet, depth)) return true;
+      } else if (visit(info.fragments[selection.name.value]?.selectionSet, depth)) {
+        return true;
+      }
+    }
+    return false;
+  };
+  return info.fieldNodes.some((node) => visit(node.selectionSet, 0));
+}

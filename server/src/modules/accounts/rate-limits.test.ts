@@ -1,0 +1,107 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ACCOUNT_LIMITS } from "./account.service.js";
+import { PASSWORD, errorCode, signIn, uniqueEmail } from "../../../test/factories.js";
+import { startTestApp, type TestApp } from "../../../test/harness.js";
+import { startTestSmtp, type TestSmtp } from "../../../test/smtp.js";
+
+// Behind a trusted proxy each test speaks from an IP of its own (X-Forwarded-For), so the per-IP budgets
+// of one test do not spill into another; the per-account budgets are keyed by email.
+let smtp: TestSmtp;
+let t: TestApp;
+beforeAll(async () => {
+  smtp = await startTestSmtp(); // registrations send mail; without SMTP it would be printed to stdout
+  t = await startTestApp({ TRUST_PROXY: "true", SMTP_URL: smtp.url });
+});
+afterAll(async () => {
+  await t?.close();
+  await smtp?.close();
+});
+
+const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { ok } }`;
+const from = (ip: string) => ({ "x-forwarded-for": ip });
+
+function expectRateLimited(
+  res: { body: { errors?: { extensions?: Record<string, unknown> }[] } },
+  windowSeconds: number,
+) {
+  expect(errorCode(res)).toBe("RATE_LIMITED");
+  const retryAfter = res.body.errors![0].extensions!.retryAfter as number;
+  expect(retryAfter).toBeGreaterThan(0);
+  expect(retryAfter).toBeLessThanOrEqual(windowSeconds);
+}
+
+describe("sign-in rate limits", () => {
+  it("refuses the 11th attempt for one account within the window with a retry-after, even with the right password", async () => {
+    const { points, windowSeconds } = ACCOUNT_LIMITS.signInAccount;
+    expect(points).toBe(10);
+    const email = uniqueEmail("target");
+    await t.app.services.accounts.createVerified(email, PASSWORD);
+    const ip = from("203.0.113.1");
+    for (let i = 0; i < points; i++) {
+      expect(errorCode(await signIn(t, email, `wrong password ${i}`, ip)), `attempt ${i + 1}`).toBe(
+        "INVALID_CREDENTIALS",
+      );
+    }
+    expectRateLimited(await signIn(t, email, "wrong password again", ip), windowSeconds);
+    expectRateLimited(await signIn(t, email, PASSWORD, ip), windowSeconds);
+    // From another IP too: the budget belongs to the account (case and spaces do not escape it).
+    expectRateLimited(await signIn(t, ` ${email.toUpperCase()} `, PASSWORD, from("203.0.113.2")), windowSeconds);
+
+    // Another account from the same IP is not affected.
+    const bystander = uniqueEmail("bystander");
+    await t.app.services.accounts.createVerified(bystander, PASSWORD);
+    expect((await signIn(t, bystander, PASSWORD, ip)).body.errors).toBeUndefined();
+  });
+
+  it("counts unknown emails like known ones (no enumeration through the limiter)", async () => {
+    const email = uniqueEmail("nobody");
+    const ip = from("203.0.113.3");
+    for (let i = 0; i < ACCOUNT_LIMITS.signInAccount.points; i++) {
+      expect(errorCode(await signIn(t, email, "whatever password", ip))).toBe("INVALID_CREDENTIALS");
+    }
+    expectRateLimited(await signIn(t, email, "whatever password", ip), ACCOUNT_LIMITS.signInAccount.windowSeconds);
+  });
+
+  it("a successful sign-in clears the account's budget", async () => {
+    const email = uniqueEmail("forgetful");
+    await t.app.services.accounts.createVerified(email, PASSWORD);
+    const ip = from("203.0.113.4");
+    for (let i = 0; i < 9; i++) await signIn(t, email, "wrong password", ip);
+    expect((await signIn(t, email, PASSWORD, ip)).body.errors).toBeUndefined();
+    for (let i = 0; i < 9; i++) {
+      expect(errorCode(await signIn(t, email, "wrong password", ip))).toBe("INVALID_CREDENTIALS");
+    }
+    expect((await signIn(t, email, PASSWORD, ip)).body.errors).toBeUndefined();
+  });
+
+  it("refuses the 31st attempt from one IP across accounts", async () => {
+    const { points, windowSeconds } = ACCOUNT_LIMITS.signInIp;
+    expect(points).toBe(30);
+    const ip = from("203.0.113.5");
+    for (let i = 0; i < points; i++) {
+      // A fresh address every time: only the per-IP budget is spent.
+      expect(errorCode(await signIn(t, uniqueEmail("spray"), "some password", ip))).toBe("INVALID_CREDENTIALS");
+    }
+    const email = uniqueEmail("victim");
+    await t.app.services.accounts.createVerified(email, PASSWORD);
+    expectRateLimited(await signIn(t, email, PASSWORD, ip), windowSeconds);
+    expect((await signIn(t, email, PASSWORD, from("203.0.113.6"))).body.errors).toBeUndefined();
+  });
+});
+
+describe("registration rate limit", () => {
+  it("refuses the 11th registration from one IP within the hour", async () => {
+    const { points, windowSeconds } = ACCOUNT_LIMITS.registerIp;
+    expect(points).toBe(10);
+    const ip = from("198.51.100.7");
+    const register = (email: string) =>
+      t.graphql(REGISTER, { input: { email, password: PASSWORD, acceptTermsVersion: 1 } }, ip);
+    for (let i = 0; i < points; i++) expect((await register(uniqueEmail("reg"))).body.errors).toBeUndefined();
+    const email = uniqueEmail("one-too-many");
+    expectRateLimited(await register(email), windowSeconds);
+    const rows = (await t.app.db.query(`SELECT 1 FROM account WHERE email = $1`, [email])) as unknown[];
+    expect(rows).toHaveLength(0);
+    const elsewhere = { input: { email: uniqueEmail("elsewhere"), password: PASSWORD, acceptTermsVersion: 1 } };
+    expect((await t.graphql(REGISTER, elsewhere, from("198.51.100.8"))).body.errors).toBeUndefined();
+  });
+});

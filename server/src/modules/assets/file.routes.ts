@@ -1,0 +1,67 @@
+import express, { type Request, type Response, type Router } from "express";
+import { AssetStatus } from "./asset.entity.js";
+import { AssetService, type AssetVariant } from "./asset.service.js";
+import { CONTENT_TYPES, downloadName, VARIANTS, type FileUrlSigner } from "./file-urls.js";
+
+function fail(res: Response, status: number, code: string, message: string) {
+  res.status(status).json({ error: { code, message } });
+}
+
+/**
+ * `GET /files/<asset>/<variant>?exp&dl&sig`: serves a generated image when the signature holds.
+ * Variants never change once written, so they are cacheable for as long as the URL lives.
+ */
+export function createFileRouter(deps: { assets: AssetService; signer: FileUrlSigner }): Router {
+  const router = express.Router();
+  router.get("/files/:assetId/:variant", async (req: Request, res: Response) => {
+    const assetId = String(req.params.assetId);
+    const variant = String(req.params.variant).toUpperCase() as AssetVariant;
+    if (!VARIANTS.includes(variant)) return fail(res, 404, "NOT_FOUND", "No such file");
+    const q = req.query as Record<string, string | undefined>;
+    const verdict = deps.signer.verify(assetId, variant, q.exp ?? "", q.dl ?? "", q.sig ?? "");
+    if (verdict !== "ok") {
+      return fail(res, 403, "FORBIDDEN", verdict === "expired" ? "This link has expired" : "Invalid signature");
+    }
+    const asset = await deps.assets.byId(assetId);
+    if (!asset) return fail(res, 404, "NOT_FOUND", "No such file");
+    if (asset.status !== AssetStatus.ACTIVE) {
+      return fail(
+        res,
+        410,
+        "GONE",
+        asset.status === AssetStatus.EXPIRED ? "This image has expired" : "This image was deleted",
+      );
+    }
+    const key = AssetService.keyOf(asset, variant);
+    const size = await deps.assets.storage.size(key);
+    if (size === null) return fail(res, 410, "GONE", "This image is no longer stored");
+
+    const etag = `"${asset.sha256.slice(0, 32)}-${variant.toLowerCase()}"`;
+    res.setHeader("etag", etag);
+    res.setHeader("content-type", CONTENT_TYPES[variant]);
+    res.setHeader("accept-ranges", "bytes");
+    res.setHeader("cache-control", "private, max-age=86400, immutable");
+    if (q.dl === "1") res.setHeader("content-disposition", `attachment; filename="${downloadName(asset, variant)}"`);
+    if (req.headers["if-none-match"] === etag) return res.status(304).end();
+
+    const range = /^bytes=(\d*)-(\d*)$/.exec(String(req.headers.range ?? ""));
+    if (range && (range[1] || range[2])) {
+      let start = range[1] ? Number(range[1]) : size - Number(range[2]);
+      let end = range[1] && range[2] ? Number(range[2]) : size - 1;
+      start = Math.max(0, start);
+      end = Math.min(end, size - 1);
+      if (start > end) {
+        res.setHeader("content-range", `bytes */${size}`);
+        return fail(res, 416, "RANGE_NOT_SATISFIABLE", "The range is outside the file");
+      }
+      res.status(206);
+      res.setHeader("content-range", `bytes ${start}-${end}/${size}`);
+      res.setHeader("content-length", String(end - start + 1));
+      (await deps.assets.storage.stream(key, { start, end })).pipe(res);
+      return;
+    }
+    res.setHeader("content-length", String(size));
+    (await deps.assets.storage.stream(key)).pipe(res);
+  });
+  return router;
+}

@@ -1,0 +1,44 @@
+import { createReadStream } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { assertSafeKey, type Storage } from "./storage.js";
+
+/** Files under a directory (`DATA_DIR`). Writes go to a temporary file first, then rename: never half a file. */
+export class LocalStorage implements Storage {
+  constructor(private readonly root: string) {}
+
+  private file(key: string): string {
+    assertSafeKey(key);
+    return path.join(this.root, key);
+  }
+
+  async put(key: string, data: Buffer): Promise<void> {
+    const target = this.file(key);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const temporary = `${target}.${process.pid}.${Date.now()}.tmp`;
+    await fs.writeFile(temporary, data);
+    await fs.rename(temporary, target);
+  }
+
+  get(key: string): Promise<Buffer> {
+    return fs.readFile(this.file(key));
+  }
+
+  async stream(key: string, range?: { start: number; end: number }): Promise<Readable> {
+    return createReadStream(this.file(key), range);
+  }
+
+  async size(key: string): Promise<number | null> {
+    try {
+      return (await fs.stat(this.file(key))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.file(key), { force: true });
+  }
+}

@@ -1,0 +1,42 @@
+import { AppError } from "../../infra/errors.js";
+
+export class InsufficientBalanceError extends AppError {
+  constructor(required: number, available: number) {
+    super("INSUFFICIENT_BALANCE", `This needs ${required} credits; you have ${available}.`, {
+      required,
+      available,
+      missing: required - available,
+    });
+  }
+}
+
+/** Malformed, failing its check symbol, or unknown: one answer, so codes cannot be probed. */
+export class InvalidCodeError extends AppError {
+  constructor() {
+    super("INVALID_CODE", "This code is not valid. Check it for typos.");
+  }
+}
+
+export class CodeExpiredError extends AppError {
+  constructor() {
+    super("CODE_EXPIRED", "This code has expired.");
+  }
+}
+
+export class CodeDisabledError extends AppError {
+  constructor() {
+    super("CODE_DISABLED", "This code has been disabled.");
+  }
+}
+
+export class CodeExhaustedError extends AppError {
+  constructor() {
+    super("CODE_EXHAUSTED", "This code has already been used.");
+  }
+}
+
+export class CodeLimitReachedError extends AppError {
+  constructor(limit: number) {
+    super("CODE_LIMIT_REACHED", "You have already redeemed as many codes of this kind as allowed.", { limit });
+  }
+}

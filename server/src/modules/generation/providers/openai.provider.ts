@@ -1,0 +1,231 @@
+import {
+  detectImageType,
+  ProviderError,
+  throwIfAborted,
+  abortedError,
+  type GenerateParams,
+  type GeneratedImage,
+  type ImageProvider,
+  type ProgressCallback,
+} from "./provider.js";
+
+export interface OpenAIProviderOptions {
+  /** Server root, e.g. `https://api.openai.com`; a trailing `/v1` is tolerated. */
+  baseUrl: string;
+  /** Empty for servers that need no key (a local model server). */
+  apiKey: string;
+  /** Budget for the whole call: request, response body and downloads of `url` items. */
+  timeoutMs?: number;
+  /** Largest single image accepted from a `url` item. */
+  maxImageBytes?: number;
+}
+
+interface UpstreamError {
+  code?: unknown;
+  type?: unknown;
+  message?: unknown;
+}
+
+/** Any server speaking the OpenAI images API: `/v1/images/generations`, or `/v1/images/edits` with references. */
+export class OpenAIProvider implements ImageProvider {
+  readonly name = "openai";
+  private readonly baseUrl: string;
+  // A private field stays out of util.inspect, JSON.stringify and logged objects.
+  readonly #apiKey: string;
+  private readonly timeoutMs: number;
+  private readonly maxImageBytes: number;
+
+  constructor(options: OpenAIProviderOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, "");
+    this.#apiKey = options.apiKey;
+    this.timeoutMs = options.timeoutMs ?? 120_000;
+    this.maxImageBytes = options.maxImageBytes ?? 50 * 1024 * 1024;
+  }
+
+  async generate(params: GenerateParams, signal: AbortSignal, onProgress: ProgressCallback): Promise<GeneratedImage[]> {
+    throwIfAborted(signal);
+    onProgress(0);
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const combined = AbortSignal.any([signal, timeout]);
+    try {
+      const response = await fetch(this.endpoint(params), { ...this.request(params), signal: combined });
+      if (!response.ok) throw this.errorFor(response, await response.text().catch(() => ""));
+      const payload = parseJson(await response.text());
+      onProgress(0.5);
+      const data = (payload as { data?: unknown } | null)?.data;
+      if (!Array.isArray(data) || data.length !== params.count) {
+        throw badResponse("The image provider returned an unexpected number of images");
+      }
+      const images = await Promise.all(data.map((item: unknown) => this.readImage(item, combined)));
+      throwIfAborted(signal);
+      onProgress(1);
+      return images;
+    } catch (error) {
+      if (signal.aborted) throw abortedError();
+      if (error instanceof ProviderError) throw error;
+      if (timeout.aborted) throw new ProviderError("TIMEOUT", "The image provider did not answer in time", true);
+      throw new ProviderError("UPSTREAM_ERROR", "Could not reach the image provider", true, undefined, {
+        cause: error,
+      });
+    }
+  }
+
+  private endpoint(params: GenerateParams): string {
+    return `${this.baseUrl}/v1/images/${params.references.length > 0 ? "edits" : "generations"}`;
+  }
+
+  private request(params: GenerateParams): RequestInit {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`;
+    const negative = params.negativePrompt?.trim();
+    // The API has no negative-prompt field; the seed is not sent either, since servers reject unknown fields.
+    const prompt = negative ? `${params.prompt}\n\nAvoid: ${negative}` : params.prompt;
+    const size = `${params.width}x${params.height}`;
+    // GPT image models always answer in base64 and reject `response_format`; older ones default to URLs.
+    const responseFormat = acceptsResponseFormat(params.model) ? "b64_json" : undefined;
+
+    if (params.references.length === 0) {
+      headers["content-type"] = "application/json";
+      const body = { model: params.model, prompt, n: params.count, size, response_format: responseFormat };
+      return { method: "POST", headers, body: JSON.stringify(body) };
+    }
+    const form = new FormData();
+    // One reference goes as `image` (understood by every version of the API), several as `image[]`.
+    const field = params.references.length === 1 ? "image" : "image[]";
+    params.references.forEach((reference, index) => {
+      form.append(field, new Blob([new Uint8Array(reference)], { type: "image/png" }), `reference-${index}.png`);
+    });
+    form.append("prompt", prompt);
+    form.append("model", params.model);
+    form.append("n", String(params.count));
+    form.append("size", size);
+    if (responseFormat) form.append("response_format", responseFormat);
+    return { method: "POST", headers, body: form };
+  }
+
+  private errorFor(response: Response, body: string): ProviderError {
+    const status = response.status;
+    let upstream: UpstreamError = {};
+    try {
+      const parsed = JSON.parse(body) as { error?: unknown } | null;
+      if (parsed && typeof parsed.error === "object" && parsed.error) upstream = parsed.error as UpstreamError;
+    } catch {
+      // Not JSON (a proxy's HTML page): the status alone decides.
+    }
+    if (status === 429) {
+      // OpenAI reports an exhausted account as a 429 too, but waiting does not refill it.
+      if (upstream.code === "insufficient_quota") {
+        return new ProviderError("MISCONFIGURED", "The image provider account has no quota left", false);
+      }
+      return new ProviderError("RATE_LIMITED", "The image provider is busy", true, retryAfterMs(response.headers));
+    }
+    if (status === 401 || status === 403) {
+      // No upstream text: OpenAI echoes a fragment of the rejected key in this message.
+      return new ProviderError("MISCONFIGURED", "The image provider rejected the configured credentials", false);
+    }
+    if (isContentRejection(status, upstream)) {
+      return new ProviderError(
+        "CONTENT_REJECTED",
+        "The image provider refused this request under its content policy",
+        false,
+      );
+    }
+    if (status === 404) {
+      return new ProviderError("MISCONFIGURED", "The image provider does not offer this model or endpoint", false);
+    }
+    if (status === 408) return new ProviderError("TIMEOUT", "The image provider did not answer in time", true);
+    if (status >= 500) return new ProviderError("UPSTREAM_ERROR", `The image provider failed (HTTP ${status})`, true);
+    if (status >= 400) {
+      const detail = this.shortDetail(upstream.message);
+      return new ProviderError(
+        "UPSTREAM_ERROR",
+        `The image provider refused the request (HTTP ${status})${detail}`,
+        false,
+      );
+    }
+    return badResponse(`The image provider answered with HTTP ${status}`);
+  }
+
+  /** One short sentence at most, and never anything shaped like a key. */
+  private shortDetail(message: unknown): string {
+    if (typeof message !== "string" || !message.trim()) return "";
+    let text = message.replace(/\s+/g, " ").trim();
+    if (this.#apiKey) text = text.split(this.#apiKey).join("***");
+    text = text.replace(/\b(sk|key|api)[-_][A-Za-z0-9_*-]{6,}/gi, "***");
+    return `: ${text.length > 120 ? `${text.slice(0, 117)}...` : text}`;
+  }
+
+  private async readImage(item: unknown, signal: AbortSignal): Promise<GeneratedImage> {
+    const { b64_json: b64, url } = (item ?? {}) as { b64_json?: unknown; url?: unknown };
+    let data: Buffer;
+    if (typeof b64 === "string") data = Buffer.from(b64, "base64");
+    else if (typeof url === "string") data = await this.download(url, signal);
+    else throw badResponse("The image provider returned an item without an image");
+    const contentType = detectImageType(data);
+    if (!contentType) throw badResponse("The image provider returned something that is not an image");
+    return { data, contentType };
+  }
+
+  private async download(address: string, signal: AbortSignal): Promise<Buffer> {
+    let url: URL;
+    try {
+      url = new URL(address, `${this.baseUrl}/`);
+    } catch {
+      throw badResponse("The image provider returned an invalid image URL");
+    }
+    if (url.protocol !== "https:" && url.protocol !== "http:") {
+      throw badResponse("The image provider returned an invalid image URL");
+    }
+    // The key only goes back to the server it belongs to; image URLs often point at a storage host.
+    const headers: Record<string, string> = {};
+    if (this.#apiKey && url.origin === new URL(this.baseUrl).origin) headers.authorization = `Bearer ${this.#apiKey}`;
+    const response = await fetch(url, { headers, signal });
+    const declared = Number(response.headers.get("content-length") ?? "0");
+    if (!response.ok || declared > this.maxImageBytes) {
+      await response.body?.cancel().catch(() => undefined);
+      throw badResponse("Could not download a generated image");
+    }
+    const data = Buffer.from(await response.arrayBuffer());
+    if (data.length > this.maxImageBytes) throw badResponse("A generated image is too large");
+    return data;
+  }
+}
+
+function acceptsResponseFormat(model: string): boolean {
+  const name = model.split("/").pop() ?? model;
+  return !/^(gpt-image|chatgpt-image)/i.test(name);
+}
+
+function isContentRejection(status: number, upstream: UpstreamError): boolean {
+  if (status !== 400) return false;
+  if (upstream.code === "content_policy_violation" || upstream.code === "moderation_blocked") return true;
+  return (
+    upstream.type === "image_generation_user_error" &&
+    typeof upstream.message === "string" &&
+    /moderation|safety|content policy/i.test(upstream.message)
+  );
+}
+
+/** `retry-after-ms` (OpenAI), else `retry-after` in seconds or as an HTTP date. */
+function retryAfterMs(headers: Headers): number | undefined {
+  const ms = Number(headers.get("retry-after-ms"));
+  if (headers.has("retry-after-ms") && Number.isFinite(ms) && ms >= 0) return Math.ceil(ms);
+  const value = headers.get("retry-after")?.trim();
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? Math.ceil(seconds * 1000) : undefined;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw badResponse("The image provider sent a malformed response");
+  }
+}
+
+function badResponse(message: string): ProviderError {
+  return new ProviderError("BAD_RESPONSE", message, true);
+}

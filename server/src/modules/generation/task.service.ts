@@ -1,0 +1,529 @@
+import { parseInput } from "../../infra/validation.js";
+import { createHash, randomInt, randomUUID } from "node:crypto";
+import type { Queue } from "bullmq";
+import type { DataSource, EntityManager } from "typeorm";
+import { z } from "zod";
+import { BadUserInputError, NotFoundError } from "../../infra/errors.js";
+import type { Logger } from "../../infra/logger.js";
+import { decodeCursor, pageSize } from "../../infra/pagination.js";
+import type { PubSubBus } from "../../infra/pubsub.js";
+import { readList, wroteFor } from "../../infra/read-replica.js";
+import { hydrate, queryPrepared } from "../../infra/sql.js";
+import { AssetEntity } from "../assets/asset.entity.js";
+import type { MessageService } from "../accounts/message.service.js";
+import { AccountRestrictedError } from "../accounts/accounts.errors.js";
+import { restrictionFor, type Viewer } from "../accounts/viewer.js";
+import type { LedgerService } from "../credits/ledger.service.js";
+import { IdempotencyConflictError, TaskNotCancelableError } from "./generation.errors.js";
+import { GENERATION_RUN_JOB } from "./generation.jobs.js";
+import {
+  accountTasksTopic,
+  TASK_CANCEL_REQUESTED,
+  taskTopic,
+  toTaskEvent,
+  type TaskEvent,
+} from "./generation.topics.js";
+import type { ModelCatalogService } from "./model-catalog.service.js";
+import type { GenerationModelEntity } from "./generation-model.entity.js";
+import { TaskEntity, TaskStatus } from "./task.entity.js";
+
+/**
+ * Other modules' parts in a task's life, wired in app.ts: `admit` (risk control's limits and model
+ * permissions) runs inside the creating transaction and throws to refuse; `onEvent` (webhooks) runs after
+ * commit.
+ */
+export interface TaskHooks {
+  admit?: (
+    accountId: string,
+    task: { model: GenerationModelEntity; cost: number },
+    manager: EntityManager,
+  ) => Promise<void>;
+  onEvent: ((task: TaskEntity, type: TaskEventType) => Promise<void>)[];
+}
+
+export type TaskEventType = "task.running" | "task.succeeded" | "task.failed" | "task.canceled";
+
+export type PromptCheck = (input: {
+  accountId: string;
+  /** The id the task will have if it is created (a held task's moderation event points at it). */
+  taskId: string;
+  prompt: string;
+  negativePrompt: string | null;
+  /** The creating transaction: reads the check needs go on its connection, never on a second one. */
+  manager?: EntityManager;
+}) => Promise<{ action: "BLOCK" | "REVIEW" } | null | void>;
+
+const inputSchema = z.object({
+  prompt: z
+    .string()
+    .transform((s) => s.trim())
+    .refine((s) => [...s].length >= 1, "Write a prompt.")
+    .refine((s) => [...s].length <= 2000, "The prompt may have at most 2 000 characters."),
+  negativePrompt: z
+    .string()
+    .transform((s) => s.trim())
+    .refine((s) => [...s].length <= 2000, "The negative prompt may have at most 2 000 characters.")
+    .nullable()
+    .transform((s) => (s ? s : null)),
+  model: z.string().min(1).max(64),
+  width: z.number().int(),
+  height: z.number().int(),
+  count: z.number().int().min(1, "Ask for 1 to 4 images.").max(4, "Ask for 1 to 4 images."),
+  seed: z.number().int().min(0).max(2_147_483_647, "The seed must be between 0 and 2147483647.").nullable(),
+  referenceIds: z.array(z.uuid("Unknown reference image.")).max(4, "At most 4 reference images."),
+  webhookUrl: z
+    .url({ protocol: /^https?$/, message: "The webhook URL must be an http(s) URL." })
+    .max(2000)
+    .nullable(),
+  clientReference: z.string().max(200).nullable(),
+  idempotencyKey: z.string().min(1).max(200).nullable(),
+});
+
+export type CreateTaskInput = z.input<typeof inputSchema>;
+
+export interface TaskPage {
+  /** Up to `limit + 1` tasks: the extra one only tells that another page follows. */
+  rows: TaskEntity[];
+  limit: number;
+  /** Who owns every task of the page (meaningful when `rows` is not empty). */
+  owner: { id: string; displayName: string };
+  /** Active assets of each listed task, by task id, when asked for. */
+  assets?: Map<string, AssetEntity[]>;
+}
+
+export interface TaskListFilter {
+  status?: TaskStatus | null;
+  model?: string | null;
+  createdAfter?: Date | null;
+  createdBefore?: Date | null;
+}
+
+const ENQUEUE_TIMEOUT_MS = 3000;
+
+/** Tasks: creation (validate, moderate, charge, insert — one transaction), cancellation, queries, fair dispatch. */
+export class TaskService {
+  constructor(
+    private readonly db: DataSource,
+    private readonly queue: Queue,
+    private readonly pubsub: PubSubBus,
+    private readonly catalog: ModelCatalogService,
+    private readonly ledger: LedgerService,
+    private readonly messages: MessageService,
+    private readonly logger: Logger,
+    private readonly settings: { runningLimit: number; attempts: number; backoffMs: number },
+    private readonly checkPrompt: PromptCheck = async () => null,
+    private readonly hooks: TaskHooks = { onEvent: [] },
+  ) {}
+
+  /** Tells the hooks a task reached a state; a failing hook is logged, never thrown into the task's flow. */
+  async emit(task: TaskEntity, type: TaskEventType): Promise<void> {
+    // The owner's lists show the new state, wherever it was changed (the worker's runs too).
+    await wroteFor(this.db, task.accountId);
+    for (const hook of this.hooks.onEvent) {
+      await hook(task, type).catch((err: unknown) =>
+        this.logger.error({ err: (err as Error).message, taskId: task.id, type }, "task event hook failed"),
+      );
+    }
+  }
+
+  private get repo() {
+    return this.db.getRepository(TaskEntity);
+  }
+
+  async create(viewer: Viewer, raw: CreateTaskInput): Promise<{ task: TaskEntity; created: boolean }> {
+    const valid = parseInput(inputSchema, raw);
+    const input = valid;
+    const accountId = viewer.accountId;
+    const restricted = restrictionFor(viewer, "TASKS");
+    if (restricted) throw new AccountRestrictedError(restricted);
+    const inputHash = createHash("sha256")
+      .update(JSON.stringify({ ...input, idempotencyKey: undefined, referenceIds: [...input.referenceIds].sort() }))
+      .digest("hex");
+
+    if (input.idempotencyKey) {
+      const existing = await this.repo.findOneBy({ accountId, idempotencyKey: input.idempotencyKey });
+      if (existing) return { task: this.sameOrConflict(existing, inputHash), created: false };
+    }
+    const price = await this.catalog.estimate(input);
+    if (new Set(input.referenceIds).size !== input.referenceIds.length) {
+      throw new BadUserInputError("A reference image is listed twice.", { field: "referenceIds" });
+    }
+
+    try {
+      const task = await this.db.transaction(async (manager) => {
+        await this.hooks.admit?.(accountId, { model: price.model, cost: price.total }, manager);
+        const id = randomUUID();
+        const moderation = await this.checkPrompt({
+          accountId,
+          taskId: id,
+          prompt: input.prompt,
+          negativePrompt: input.negativePrompt,
+          manager,
+        });
+        if (input.referenceIds.length) {
+          const owned = (await manager.query(
+            `UPDATE upload SET used_at = coalesce(used_at, now()) WHERE id = ANY($1::uuid[]) AND account_id = $2 RETURNING id`,
+            [input.referenceIds, accountId],
+          )) as [unknown[], number];
+          if (owned[0].length !== input.referenceIds.length) {
+            throw new NotFoundError("Reference image", { field: "referenceIds" });
+          }
+        }
+        const task = manager.getRepository(TaskEntity).create({
+          id,
+          accountId,
+          status: moderation?.action === "REVIEW" ? TaskStatus.PENDING_REVIEW : TaskStatus.QUEUED,
+          prompt: input.prompt,
+          negativePrompt: input.negativePrompt,
+          modelId: price.model.id,
+          width: input.width,
+          height: input.height,
+          count: input.count,
+          seed: input.seed ?? randomInt(0, 2_147_483_647),
+          referenceIds: input.referenceIds,
+          webhookUrl: input.webhookUrl,
+          clientReference: input.clientReference,
+          idempotencyKey: input.idempotencyKey,
+          inputHash,
+          cost: price.total,
+        });
+        await manager.getRepository(TaskEntity).insert(task);
+        if (price.total > 0) {
+          await this.ledger.charge(
+            { accountId, amount: price.total, reference: chargeReference(id), note: `Task ${id}` },
+            manager,
+          );
+        }
+        return manager.getRepository(TaskEntity).findOneByOrFail({ id });
+      });
+      await wroteFor(this.db, accountId);
+      this.publish(task);
+      await this.dispatch(accountId);
+      return { task, created: true };
+    } catch (err) {
+      // The same key sent twice at the same moment: the loser answers with the winner's task.
+      if ((err as { code?: string }).code === "23505" && input.idempotencyKey) {
+        const existing = await this.repo.findOneByOrFail({ accountId, idempotencyKey: input.idempotencyKey });
+        return { task: this.sameOrConflict(existing, inputHash), created: false };
+      }
+      throw err;
+    }
+  }
+
+  private sameOrConflict(existing: TaskEntity, inputHash: string): TaskEntity {
+    if (existing.inputHash !== inputHash) throw new IdempotencyConflictError(existing.id);
+    return existing;
+  }
+
+  /**
+   * Hands the account's oldest queued tasks to the queue while it has fewer than `runningLimit` tasks
+   * there or running. The queue therefore never holds more than a few tasks per account, so one account
+   * with 200 tasks cannot stand in front of everybody else (BullMQ's open-source edition is FIFO).
+   */
+  async dispatch(accountId: string): Promise<string[]> {
+    const ids = await this.db.transaction(async (manager) => {
+      await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`dispatch:${accountId}`]);
+      const rows = (await manager.query(
+        `UPDATE task SET dispatched_at = now() WHERE id IN (
+           SELECT id FROM task WHERE account_id = $1 AND status = 'QUEUED' AND dispatched_at IS NULL
+            ORDER BY created_at, id
+            LIMIT GREATEST(0, $2 - (SELECT count(*) FROM task WHERE account_id = $1 AND dispatched_at IS NOT NULL
+                                      AND status IN ('QUEUED', 'RUNNING'))))
+         RETURNING id`,
+        [accountId, this.settings.runningLimit],
+      )) as [{ id: string }[], number];
+      return rows[0].map((r) => r.id);
+    });
+    for (const id of ids) await this.enqueue(id);
+    return ids;
+  }
+
+  /**
+   * dispatch() after one of the account's tasks left the running set (the worker, when a task ends): first a
+   * plain read of whether the account has any task waiting for a slot, and the locked dispatch only if so.
+   * A task committed after this read is dispatched by its creator, whose dispatch runs after its commit and
+   * so sees the slot this task freed.
+   */
+  async dispatchWaiting(accountId: string): Promise<string[]> {
+    const [waiting] = await queryPrepared<{ waiting: boolean }>(
+      this.db,
+      `SELECT EXISTS (SELECT 1 FROM task WHERE account_id = $1 AND status = 'QUEUED' AND dispatched_at IS NULL) AS waiting`,
+      [accountId],
+    );
+    return waiting.waiting ? this.dispatch(accountId) : [];
+  }
+
+  /** Adds the task's job (job id = task id, so adding twice is harmless). A failure is left to the reconciler. */
+  async enqueue(taskId: string): Promise<void> {
+    // The queue's connection waits for Redis as long as it is down; the task is already paid and stored,
+    // so the request does not wait with it: after a few seconds the reconciler's next pass takes over.
+    let timer: NodeJS.Timeout | undefined;
+    const added = this.queue.add(
+      GENERATION_RUN_JOB,
+      { taskId },
+      {
+        jobId: taskId,
+        attempts: this.settings.attempts,
+        backoff: { type: "exponential", delay: this.settings.backoffMs },
+        removeOnComplete: true,
+        removeOnFail: true,
+      },
+    );
+    try {
+      await Promise.race([
+        added,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error("the queue did not answer in time")), ENQUEUE_TIMEOUT_MS);
+        }),
+      ]);
+    } catch (err) {
+      added.catch(() => undefined);
+      this.logger.warn({ err: (err as Error).message, taskId }, "enqueue failed; the reconciler will retry");
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Makes PostgreSQL and the queue agree again: re-adds dispatched tasks whose job is gone (a Redis
+   * flush or crash), and dispatches accounts that have queued tasks and free slots.
+   */
+  async reconcile(): Promise<{ requeued: number; dispatched: number }> {
+    const dispatchedRows = (await this.db.query(
+      `SELECT id FROM task WHERE status IN ('QUEUED', 'RUNNING') AND dispatched_at IS NOT NULL
+        AND updated_at < now() - interval '2 seconds' ORDER BY created_at LIMIT 5000`,
+    )) as { id: string }[];
+    let requeued = 0;
+    for (const { id } of dispatchedRows) {
+      const job = await this.queue.getJob(id);
+      if (!job) {
+        await this.enqueue(id);
+        requeued++;
+      }
+    }
+    const accounts = (await this.db.query(
+      `SELECT DISTINCT account_id FROM task WHERE status = 'QUEUED' AND dispatched_at IS NULL`,
+    )) as { account_id: string }[];
+    let dispatched = 0;
+    for (const { account_id } of accounts) dispatched += (await this.dispatch(account_id)).length;
+    if (requeued || dispatched) this.logger.info({ requeued, dispatched }, "reconciled tasks with the queue");
+    return { requeued, dispatched };
+  }
+
+  async get(viewer: Viewer, id: string): Promise<TaskEntity | null> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+    const task = await this.repo.findOneBy({ id });
+    if (!task || (task.accountId !== viewer.accountId && viewer.role !== "ADMIN")) return null;
+    return task;
+  }
+
+  /**
+   * A page of the account's tasks, newest first, in one prepared statement. With `assets`, each task's
+   * active assets (what the `assets` field shows) come in the same statement, so a page with its images
+   * costs one round trip whatever its size; the owner's display name always does.
+   */
+  async list(
+    accountId: string,
+    args: { first?: number; after?: string | null; filter?: TaskListFilter | null },
+    include: { assets?: boolean } = {},
+  ): Promise<TaskPage> {
+    const limit = pageSize(args.first);
+    const values: unknown[] = [accountId];
+    const param = (value: unknown) => `$${values.push(value)}`;
+    const where = ["t.account_id = $1"];
+    const filter = args.filter ?? {};
+    if (filter.status) where.push(`t.status = ${param(filter.status)}`);
+    if (filter.model) where.push(`t.model_id = (SELECT id FROM generation_model WHERE slug = ${param(filter.model)})`);
+    if (filter.createdAfter) where.push(`t.created_at > ${param(filter.createdAfter)}`);
+    if (filter.createdBefore) where.push(`t.created_at < ${param(filter.createdBefore)}`);
+    if (args.after) {
+      const cursor = decodeCursor(args.after);
+      where.push(`(t.created_at, t.id) < (${param(cursor.createdAt)}, ${param(cursor.id)})`);
+    }
+    const assets = include.assets
+      ? `, (SELECT json_agg(a ORDER BY a.index) FROM asset a WHERE a.task_id = t.id AND a.status = 'ACTIVE') AS "listed_assets"`
+      : "";
+    const sql = `SELECT t.*, (SELECT display_name FROM account WHERE id = $1) AS "listed_owner_name"${assets}
+                   FROM task t WHERE ${where.join(" AND ")}
+                  ORDER BY t.created_at DESC, t.id DESC LIMIT ${param(limit + 1)}`;
+    // A list: read from a replica when one is configured and has this account's latest write.
+    const raw = await readList(this.db, accountId, (on) =>
+      queryPrepared<Record<string, unknown>>(this.db, sql, values, on.client),
+    );
+    const rows = raw.map((row) => hydrate(this.db, TaskEntity, row));
+    return {
+      rows,
+      limit,
+      owner: { id: accountId, displayName: String(raw[0]?.listed_owner_name ?? "") },
+      assets: include.assets
+        ? new Map(
+            raw.map((row, i) => [
+              rows[i].id,
+              ((row.listed_assets ?? []) as Record<string, unknown>[]).map((a) =>
+                hydrate(this.db, AssetEntity, a, "json"),
+              ),
+            ]),
+          )
+        : undefined,
+    };
+  }
+
+  /** Cancels a queued or running task of the viewer and refunds it, in one transaction. */
+  async cancel(viewer: Viewer, id: string): Promise<TaskEntity> {
+    const { task, wasRunning } = await this.db.transaction(async (manager) => {
+      const current = await manager
+        .getRepository(TaskEntity)
+        .findOne({ where: { id }, lock: { mode: "pessimistic_write" } });
+      // Staff (moderators restricting an account) may cancel others' tasks; users only their own.
+      if (!current || (current.accountId !== viewer.accountId && viewer.role === "USER"))
+        throw new NotFoundError("Task");
+      if (![TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.PENDING_REVIEW].includes(current.status)) {
+        throw new TaskNotCancelableError(current.status);
+      }
+      await manager.query(
+        `UPDATE task SET status = 'CANCELED', finished_at = now(), version = version + 1, updated_at = now() WHERE id = $1`,
+        [id],
+      );
+      await this.refund(current, manager, "Canceled");
+      return {
+        task: await manager.getRepository(TaskEntity).findOneByOrFail({ id }),
+        wasRunning: current.status === TaskStatus.RUNNING,
+      };
+    });
+    this.publish(task);
+    await this.emit(task, "task.canceled");
+    if (wasRunning) this.pubsub.publish(TASK_CANCEL_REQUESTED, { taskId: id });
+    await this.queue.remove(id).catch(() => undefined);
+    await this.dispatch(task.accountId);
+    return task;
+  }
+
+  /** Gives the task's charge back, once whatever happens (the ledger reference is per task). */
+  async refund(task: TaskEntity, manager: EntityManager, note: string): Promise<void> {
+    if (task.cost > 0) await this.ledger.refund(chargeReference(task.id), `task:${task.id}:refund`, note, manager);
+  }
+
+  publish(task: TaskEntity): void {
+    const event = toTaskEvent(task);
+    this.pubsub.publish(taskTopic(task.id), event);
+    this.pubsub.publish(accountTasksTopic(task.accountId), event);
+  }
+
+  streamTask(taskId: string): AsyncIterable<TaskEvent> {
+    return this.pubsub.subscribe<TaskEvent>(taskTopic(taskId));
+  }
+
+  streamAccount(accountId: string): AsyncIterable<TaskEvent> {
+    return this.pubsub.subscribe<TaskEvent>(accountTasksTopic(accountId));
+  }
+
+  /** Queue positions (1 = next) of queued tasks: dispatched ones first in order, then each account's own backlog. */
+  async queuePositions(ids: readonly string[]): Promise<Map<string, number>> {
+    const rows = (await this.db.query(
+      `WITH waiting AS (SELECT count(*)::int AS n FROM task WHERE status = 'QUEUED' AND dispatched_at IS NOT NULL)
+       SELECT t.id,
+              CASE WHEN t.dispatched_at IS NOT NULL THEN
+                     (SELECT count(*)::int FROM task o WHERE o.status = 'QUEUED' AND o.dispatched_at IS NOT NULL
+                        AND (o.dispatched_at, o.id) < (t.dispatched_at, t.id)) + 1
+                   ELSE (SELECT n FROM waiting) +
+                     (SELECT count(*)::int FROM task o WHERE o.account_id = t.account_id AND o.status = 'QUEUED'
+                        AND o.dispatched_at IS NULL AND (o.created_at, o.id) < (t.created_at, t.id)) + 1
+              END AS position
+         FROM task t WHERE t.id = ANY($1::uuid[]) AND t.status = 'QUEUED'`,
+      [ids],
+    )) as { id: string; position: number }[];
+    return new Map(rows.map((r) => [r.id, r.position]));
+  }
+
+  /** The account's tasks that have not finished, oldest first (the start of `myTaskUpdates`). */
+  unfinished(accountId: string): Promise<TaskEntity[]> {
+    return this.repo
+      .createQueryBuilder("t")
+      .where("t.account_id = :accountId AND t.status IN ('PENDING_REVIEW', 'QUEUED', 'RUNNING')", { accountId })
+      .orderBy("t.created_at", "ASC")
+      .take(500)
+      .getMany();
+  }
+
+  async byIds(ids: readonly string[]): Promise<TaskEntity[]> {
+    return this.repo.createQueryBuilder("t").where("t.id = ANY(:ids)", { ids }).getMany();
+  }
+
+  /**
+   * Account deletion: unfinished tasks are canceled (refunded to the anonymised account, for the books) and
+   * every prompt, reference and callback URL is erased; uploads' files go too.
+   */
+  async eraseAccount(accountId: string, storage: { delete(key: string): Promise<void> }): Promise<void> {
+    const staff = { accountId, role: "ADMIN" } as Viewer;
+    for (const task of await this.unfinished(accountId)) await this.cancel(staff, task.id).catch(() => undefined);
+    await this.db.query(
+      `UPDATE task SET prompt = '[deleted]', negative_prompt = NULL, webhook_url = NULL, client_reference = NULL,
+              idempotency_key = NULL, reference_ids = '{}', updated_at = now()
+        WHERE account_id = $1`,
+      [accountId],
+    );
+    const uploads = (await this.db.query(`DELETE FROM upload WHERE account_id = $1 RETURNING storage_key`, [
+      accountId,
+    ])) as [{ storage_key: string }[], number];
+    for (const { storage_key } of uploads[0]) await storage.delete(storage_key).catch(() => undefined);
+  }
+
+  /** Tasks held for review, oldest first (the moderation queue). */
+  pendingReview(): Promise<TaskEntity[]> {
+    return this.repo.find({ where: { status: TaskStatus.PENDING_REVIEW }, order: { createdAt: "ASC" }, take: 200 });
+  }
+
+  /** A moderator lets a held task run. */
+  async approve(id: string): Promise<TaskEntity> {
+    const rows = (await this.db.query(
+      `UPDATE task SET status = 'QUEUED', version = version + 1, updated_at = now()
+        WHERE id = $1 AND status = 'PENDING_REVIEW' RETURNING id`,
+      [id],
+    )) as [unknown[], number];
+    if (!rows[0].length) throw new NotFoundError("Task awaiting review");
+    const task = await this.repo.findOneByOrFail({ id });
+    await wroteFor(this.db, task.accountId);
+    this.publish(task);
+    await this.dispatch(task.accountId);
+    return task;
+  }
+
+  /** A moderator refuses a held task: it fails as CONTENT_REJECTED, is refunded, and its owner is told. */
+  async reject(id: string, reason: string): Promise<TaskEntity> {
+    const task = await this.db.transaction(async (manager) => {
+      const rows = (await manager.query(
+        `UPDATE task SET status = 'FAILED', error_code = 'CONTENT_REJECTED', error_message = $2, finished_at = now(),
+                version = version + 1, updated_at = now()
+          WHERE id = $1 AND status = 'PENDING_REVIEW' RETURNING id`,
+        [id, `Rejected by a moderator: ${reason}`.slice(0, 500)],
+      )) as [unknown[], number];
+      if (!rows[0].length) throw new NotFoundError("Task awaiting review");
+      const rejected = await manager.getRepository(TaskEntity).findOneByOrFail({ id });
+      await this.refund(rejected, manager, "Refund: rejected by a moderator");
+      return rejected;
+    });
+    this.publish(task);
+    await this.emit(task, "task.failed");
+    await this.notifyFailed(task);
+    return task;
+  }
+
+  /** Idempotency keys are honoured for 24 h; after that the key may be used for a new task. */
+  async forgetOldIdempotencyKeys(): Promise<void> {
+    await this.db.query(
+      `UPDATE task SET idempotency_key = NULL WHERE idempotency_key IS NOT NULL AND created_at < now() - interval '24 hours'`,
+    );
+  }
+
+  /** Tells the owner about a failed (and refunded) task. Called after commit. */
+  async notifyFailed(task: TaskEntity): Promise<void> {
+    await this.messages.send(task.accountId, {
+      kind: "task.failed",
+      title: "A task failed and was refunded",
+      body: `“${task.prompt.slice(0, 80)}${task.prompt.length > 80 ? "…" : ""}” failed (${task.errorMessage ?? task.errorCode}). Its ${task.cost} credits were given back.`,
+      link: "/",
+    });
+  }
+}
+
+export const chargeReference = (taskId: string) => `task:${taskId}:charge`;

@@ -1,0 +1,131 @@
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signedInUser, type SignedInUser } from "../../../test/factories.js";
+import { startTestApp, type TestApp } from "../../../test/harness.js";
+
+let t: TestApp;
+let user: SignedInUser;
+beforeAll(async () => {
+  t = await startTestApp({ ROLE: "api" });
+  user = await signedInUser(t);
+});
+afterAll(() => t?.close());
+
+async function upload(body: Buffer | string, headers: Record<string, string> = user.headers, type = "image/png") {
+  const res = await fetch(`${t.url}/api/uploads`, {
+    method: "POST",
+    headers: { "content-type": type, ...headers },
+    body,
+  });
+  return {
+    status: res.status,
+    body: (await res.json()) as { id?: string; width?: number; height?: number; error?: { code: string } },
+  };
+}
+
+function image(format: "png" | "jpeg" | "webp", width = 64, height = 48): Promise<Buffer> {
+  const canvas = sharp({ create: { width, height, channels: 3, background: "#cc6633" } });
+  return canvas[format]().toBuffer();
+}
+
+describe("POST /api/uploads", () => {
+  it("accepts PNG, JPEG and WebP whatever the declared type, re-encoded as PNG", async () => {
+    for (const format of ["png", "jpeg", "webp"] as const) {
+      const res = await upload(await image(format), user.headers, "application/octet-stream");
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ width: 64, height: 48 });
+      const row = (
+        (await t.app.db.query(`SELECT storage_key FROM upload WHERE id = $1`, [res.body.id])) as {
+          storage_key: string;
+        }[]
+      )[0];
+      const stored = await t.app.services.assets.storage.get(row.storage_key);
+      expect((await sharp(stored).metadata()).format).toBe("png");
+    }
+  });
+
+  it("strips EXIF and GPS metadata", async () => {
+    const withGps = await sharp(await image("jpeg"))
+      .withExif({
+        IFD0: { Make: "SpyCam", Model: "X" },
+        GPS: { GPSLatitudeRef: "N", GPSLatitude: "48/1 51/1 24/1" },
+      } as never)
+      .jpeg()
+      .toBuffer();
+    expect((await sharp(withGps).metadata()).exif).toBeTruthy();
+    const res = await upload(withGps);
+    expect(res.status).toBe(201);
+    const row = (
+      (await t.app.db.query(`SELECT storage_key FROM upload WHERE id = $1`, [res.body.id])) as { storage_key: string }[]
+    )[0];
+    const stored = await t.app.services.assets.storage.get(row.storage_key);
+    const metadata = await sharp(stored).metadata();
+    expect(metadata.exif).toBeUndefined();
+    expect(stored.includes(Buffer.from("SpyCam"))).toBe(false);
+  });
+
+  it("refuses what is not an accepted image, with clear 4xx errors, storing nothing", async () => {
+    const before = ((await t.app.db.query(`SELECT count(*)::int AS n FROM upload`)) as { n: number }[])[0].n;
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script></svg>`;
+    expect((await upload(svg, user.headers, "image/svg+xml")).body.error?.code).toBe("UNSUPPORTED_MEDIA_TYPE");
+    expect((await upload("<html><body>not an image</body></html>", user.headers, "image/png")).status).toBe(415);
+    const gif = await sharp({ create: { width: 4, height: 4, channels: 3, background: "#000" } })
+      .gif()
+      .toBuffer();
+    expect((await upload(gif)).status).toBe(415);
+    const truncated = (await image("png", 300, 300)).subarray(0, 200);
+    const cut = await upload(truncated);
+    expect([400, 415]).toContain(cut.status);
+    expect((await upload(Buffer.alloc(0))).status).toBe(400);
+    const giant = await sharp({ create: { width: 5000, height: 10, channels: 3, background: "#fff" } })
+      .png()
+      .toBuffer();
+    expect(await upload(giant)).toMatchObject({ status: 422, body: { error: { code: "IMAGE_TOO_LARGE" } } });
+    // A decompression bomb: a small file that claims 20 000 × 20 000 pixels.
+    const bomb = await sharp({
+      create: { width: 20000, height: 20000, channels: 3, background: "#000" },
+      limitInputPixels: false,
+    })
+      .png({ compressionLevel: 9 })
+      .toBuffer();
+    expect(bomb.length).toBeLessThan(10 * 1024 * 1024);
+    expect([413, 415, 422]).toContain((await upload(bomb)).status);
+    const huge = Buffer.alloc(10 * 1024 * 1024 + 1, 1);
+    expect(await upload(huge)).toMatchObject({ status: 413, body: { error: { code: "PAYLOAD_TOO_LARGE" } } });
+    const after = ((await t.app.db.query(`SELECT count(*)::int AS n FROM upload`)) as { n: number }[])[0].n;
+    expect(after).toBe(before);
+  });
+
+  it("needs a session or an API key with tasks:write", async () => {
+    const png = await image("png");
+    expect(await upload(png, {})).toMatchObject({ status: 401, body: { error: { code: "UNAUTHENTICATED" } } });
+    const reader = await t.app.services.apiKeys.create(user.account.id, { name: "r", scopes: ["tasks:read"] });
+    expect((await upload(png, { authorization: `Bearer ${reader.secret}` })).status).toBe(403);
+    const writer = await t.app.services.apiKeys.create(user.account.id, { name: "w", scopes: ["tasks:write"] });
+    expect((await upload(png, { authorization: `Bearer ${writer.secret}` })).status).toBe(201);
+  });
+
+  it("lets only the owner use an upload as a reference", async () => {
+    const mine = await upload(await image("png"));
+    const other = await signedInUser(t);
+    const res = await t.graphql(
+      `mutation($input: CreateTaskInput!) { createTask(input: $input) { task { id } } }`,
+      {
+        input: { prompt: "x", model: "novart-sketch", width: 512, height: 512, count: 1, referenceIds: [mine.body.id] },
+      },
+      other.headers,
+    );
+    expect(res.body.errors?.[0].extensions).toMatchObject({ code: "NOT_FOUND", field: "referenceIds" });
+  });
+
+  it("deletes uploads no task used after 24 hours", async () => {
+    const res = await upload(await image("png"));
+    await t.app.db.query(`UPDATE upload SET created_at = now() - interval '25 hours' WHERE id = $1`, [res.body.id]);
+    const row = (
+      (await t.app.db.query(`SELECT storage_key FROM upload WHERE id = $1`, [res.body.id])) as { storage_key: string }[]
+    )[0];
+    await t.app.services.uploads.deleteUnused(24 * 3_600_000);
+    expect(await t.app.db.query(`SELECT id FROM upload WHERE id = $1`, [res.body.id])).toEqual([]);
+    expect(await t.app.services.assets.storage.size(row.storage_key)).toBeNull();
+  });
+});

@@ -1,0 +1,149 @@
+import fs from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { configSchema, loadConfig, REPO_ROOT } from "../src/infra/config.js";
+import { ERROR_CODES } from "../src/infra/errors.js";
+
+const read = (file: string) => fs.readFileSync(path.join(REPO_ROOT, file), "utf8");
+const CONFIG_KEYS = Object.keys(configSchema.shape).sort();
+
+interface ComposeService {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  environment?: Record<string, string>;
+  ports?: string[];
+  healthcheck?: { test: string[] | string };
+  depends_on?: Record<string, { condition: string }>;
+  volumes?: string[];
+}
+
+/** No Docker engine runs here: the compose file is checked against the server's own config schema. */
+describe("docker-compose.yml", () => {
+  const compose = parse(read("docker-compose.yml")) as {
+    services: Record<string, ComposeService>;
+    volumes: Record<string, unknown>;
+  };
+  const { postgres, redis, app } = compose.services;
+
+  it("has postgres, redis and the app, each with a health check", () => {
+    expect(Object.keys(compose.services).sort()).toEqual(["app", "postgres", "redis"]);
+    for (const service of [postgres, redis, app]) expect(service.healthcheck?.test).toBeTruthy();
+  });
+
+  /** The scale-out example: several API and worker processes behind nginx, checked like the main file. */
+  describe("deploy/docker-compose.scale.yml", () => {
+    const compose = parse(read("deploy/docker-compose.scale.yml"), { merge: true }) as {
+      services: Record<string, ComposeService & { deploy?: { replicas: number } }>;
+    };
+    const { api, worker, proxy } = compose.services;
+
+    it("runs API and worker roles as replicas, with settings the server accepts", () => {
+      expect(api.environment!.ROLE).toBe("api");
+      expect(worker.environment!.ROLE).toBe("worker");
+      for (const service of [api, worker]) {
+        expect(service.deploy!.replicas).toBeGreaterThanOrEqual(2);
+        expect(Object.keys(service.environment!).filter((k) => !CONFIG_KEYS.includes(k))).toEqual([]);
+        expect(() => loadConfig(service.environment!)).not.toThrow();
+        // One file store and one signing key for every process.
+        expect(service.volumes).toContain("app-data:/app/data");
+        expect(service.environment!.FILES_SECRET.length).toBeGreaterThanOrEqual(32);
+        expect(new URL(service.environment!.DATABASE_URL).hostname).toBe("postgres");
+        expect(new URL(service.environment!.REDIS_URL).hostname).toBe("redis");
+      }
+      expect(api.environment!.TRUST_PROXY).toBe("true");
+    });
+
+    it("puts nginx in front of the API replicas on the app's port, WebSockets included", () => {
+      expect(proxy.ports).toEqual([`${api.environment!.PORT}:4000`]);
+      const nginx = read("deploy/nginx.conf");
+      expect(nginx).toContain(`server api:${api.environment!.PORT};`);
+      expect(nginx).toMatch(/proxy_set_header Upgrade \$http_upgrade;/);
+      expect(nginx).toMatch(/client_max_body_size 11m;/);
+      expect(proxy.volumes?.[0]).toMatch(/^\.\/nginx\.conf:/);
+    });
+  });
+
+  it("builds the app from the Dockerfile, which runs the built server", () => {
+    expect(app.build).toEqual({ context: ".", dockerfile: "Dockerfile" });
+    const dockerfile = read("Dockerfile");
+    expect(dockerfile).toMatch(/RUN npm ci/);
+    expect(dockerfile).toMatch(/npm run build/);
+    expect(dockerfile).toContain('"server/dist/server/src/main.js"');
+  });
+
+  it("sets only variables the server knows, and they pass its validation", () => {
+    const env = app.environment ?? {};
+    expect(Object.keys(env).filter((k) => !CONFIG_KEYS.includes(k))).toEqual([]);
+    const required = CONFIG_KEYS.filter(
+      (k) => !configSchema.shape[k as keyof typeof configSchema.shape].safeParse(undefined).success,
+    );
+    expect(required.filter((k) => !(k in env))).toEqual([]);
+    expect(() => loadConfig(env)).not.toThrow();
+  });
+
+  it("points DATABASE_URL at the postgres service with its credentials", () => {
+    const url = new URL(app.environment!.DATABASE_URL);
+    const pgEnv = postgres.environment!;
+    expect(url.hostname).toBe("postgres");
+    expect(url.port || "5432").toBe("5432");
+    expect(decodeURIComponent(url.username)).toBe(pgEnv.POSTGRES_USER);
+    expect(decodeURIComponent(url.password)).toBe(pgEnv.POSTGRES_PASSWORD);
+    expect(url.pathname).toBe(`/${pgEnv.POSTGRES_DB}`);
+    expect(postgres.volumes?.[0]).toMatch(/^postgres-data:/);
+    expect(compose.volumes).toHaveProperty("postgres-data");
+  });
+
+  it("points REDIS_URL at the redis service", () => {
+    const url = new URL(app.environment!.REDIS_URL);
+    expect(url.hostname).toBe("redis");
+    expect(url.port || "6379").toBe("6379");
+  });
+
+  it("publishes the port the app listens on, and starts it after healthy services", () => {
+    const port = app.environment!.PORT;
+    expect(app.ports?.map((p) => p.split(":").at(-1))).toContain(port);
+    expect(JSON.stringify(app.healthcheck?.test)).toContain(`:${port}/readyz`);
+    expect(app.depends_on).toEqual({
+      postgres: { condition: "service_healthy" },
+      redis: { condition: "service_healthy" },
+    });
+  });
+
+  it("matches the app's defaults for local development against its published services", () => {
+    const defaults = loadConfig({});
+    const local = new URL(defaults.DATABASE_URL);
+    expect(decodeURIComponent(local.password)).toBe(postgres.environment!.POSTGRES_PASSWORD);
+    expect(postgres.ports).toContain(`127.0.0.1:${local.port}:5432`);
+    expect(redis.ports).toContain(`127.0.0.1:${new URL(defaults.REDIS_URL).port}:6379`);
+  });
+});
+
+/** The text of one `## Title` section of the README. */
+function section(title: string): string {
+  const readme = read("README.md");
+  const start = readme.indexOf(`## ${title}\n`);
+  expect(start).toBeGreaterThanOrEqual(0);
+  const end = readme.indexOf("\n## ", start + 1);
+  return readme.slice(start, end < 0 ? undefined : end);
+}
+
+describe("documentation of the configuration", () => {
+  it("lists every variable in README.md's table and in .env.example, and nothing else", () => {
+    const table = [...section("Configuration").matchAll(/^\| `([A-Z][A-Z0-9_]+)`\s*\|/gm)].map((m) => m[1]).sort();
+    expect(table).toEqual(CONFIG_KEYS);
+    const example = [...read(".env.example").matchAll(/^#? ?([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]).sort();
+    expect(example).toEqual(CONFIG_KEYS);
+  });
+
+  it("lists every public error code", () => {
+    const table = [...section("Errors").matchAll(/^\| `([A-Z][A-Z_]+)`\s*\|/gm)].map((m) => m[1]);
+    for (const code of ERROR_CODES) expect(table).toContain(code);
+  });
+
+  it("documents every root npm script", () => {
+    const scripts = Object.keys((JSON.parse(read("package.json")) as { scripts: Record<string, string> }).scripts);
+    const readme = read("README.md");
+    expect(scripts.filter((s) => !readme.includes(`npm run ${s}`) && !readme.includes(`npm ${s}`))).toEqual([]);
+  });
+});
