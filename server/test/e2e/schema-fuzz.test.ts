@@ -357,11 +357,7 @@ describe("hostile inputs the fuzz found", () => {
 
   it("answers a restriction's lift reason over 500 characters with BAD_USER_INPUT (the column's size)", async () => {
     const lift = `mutation($id: ID!, $reason: String!) { liftRestriction(input: { id: $id, reason: $reason }) { __typename } }`;
-    const res = await post(
-      lift,
-      { id: "9d9ba95d-e914-4cc0-a3c2-4f0931e632f0", reason: "z".repeat(2001) },
-      fresh.admin,
-    );
+    const res = await post(lift, { id: "9d9ba95d-e914-4cc0-a3c2-4f0931e632f0", reason: "z".repeat(2001) }, fresh.admin);
     expect(res.body.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "reason" });
   });
 
