@@ -7,12 +7,15 @@ import {
   isIntrospectionType,
   isObjectType,
   isScalarType,
+  type GraphQLObjectType,
+  type GraphQLResolveInfo,
   type GraphQLSchema,
 } from "graphql";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createResolvers, type Services } from "./app.js";
 import { REPO_ROOT } from "./infra/config.js";
 import { GenerationModelEntity } from "./modules/generation/generation-model.entity.js";
+import { Task } from "./modules/generation/generation.types.js";
 import { buildAppSchema, printAppSchema } from "./schema.js";
 
 let schema: GraphQLSchema;
@@ -61,5 +64,24 @@ describe("schema documentation", () => {
       }
     }
     expect(missing).toEqual([]);
+  });
+});
+
+describe("field resolvers", () => {
+  const fields = (type: string) => (schema.getType(type) as GraphQLObjectType).getFields();
+
+  it("calls one without arguments or guards directly, with its root and context, as type-graphql would", async () => {
+    const resolve = fields("Task").owner.resolve!;
+    expect(resolve.name).toBe("direct");
+    const context = { loaders: { owner: { load: (id: string) => Promise.resolve({ id, displayName: `of ${id}` }) } } };
+    const info = {} as GraphQLResolveInfo;
+    const asInstance = Object.assign(new Task(), { id: "t1", accountId: "a1" });
+    expect(await resolve(asInstance, {}, context, info)).toEqual({ id: "a1", displayName: "of a1" });
+    // A plain object as root goes through type-graphql's wrapper (which makes it an instance): same answer.
+    expect(await resolve({ id: "t1", accountId: "a2" }, {}, context, info)).toEqual({ id: "a2", displayName: "of a2" });
+  });
+
+  it("keeps type-graphql's wrapper for one with arguments", () => {
+    expect(fields("Asset").url.resolve!.name).not.toBe("direct");
   });
 });

@@ -1,5 +1,12 @@
 import fs from "node:fs";
-import { GraphQLObjectType, lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphql";
+import {
+  GraphQLObjectType,
+  lexicographicSortSchema,
+  printSchema,
+  type GraphQLFieldResolver,
+  type GraphQLResolveInfo,
+  type GraphQLSchema,
+} from "graphql";
 import { createPubSub } from "@graphql-yoga/subscription";
 import { buildSchema, getMetadataStorage, type AuthChecker, type BuildSchemaOptions, type PubSub } from "type-graphql";
 import type { Context } from "./infra/context.js";
@@ -73,9 +80,66 @@ export async function buildAppSchema(
     validate: false,
   };
   const schema = await buildSchema(options);
-  // A global middleware must see every field: then plain fields keep type-graphql's resolvers.
-  if (!options.globalMiddlewares?.length) useDefaultResolvers(schema);
+  // A global middleware must see every field: then every field keeps type-graphql's resolver.
+  if (!options.globalMiddlewares?.length) {
+    useDefaultResolvers(schema);
+    useDirectFieldResolvers(schema, options.container as { get(cls: Function): object });
+  }
   return schema;
+}
+
+type Resolve = GraphQLFieldResolver<unknown, unknown>;
+type ParamGetter = (root: unknown, context: Record<string, unknown>, info: GraphQLResolveInfo) => unknown;
+
+/**
+ * type-graphql calls a `@FieldResolver` through a wrapper that, on every call, allocates resolver data,
+ * asks the container for the instance, walks the (empty) middleware chain and sorts and maps the parameter
+ * list; a page of 20 tasks makes 40 such calls. A field resolver without `@Authorized`, middlewares or
+ * arguments (its parameters are only `@Root`, `@Ctx` and `@Info`) gets a resolver that calls the method
+ * directly with the same parameters. Anything else keeps type-graphql's wrapper, and so does a root that is
+ * not yet an instance of its class (the wrapper converts it).
+ */
+function useDirectFieldResolvers(schema: GraphQLSchema, container: { get(cls: Function): object }): void {
+  const storage = getMetadataStorage();
+  const resolverClasses = new Set<Function>(RESOLVER_CLASSES);
+  for (const resolver of storage.fieldResolvers) {
+    if (resolver.kind !== "external" || !resolverClasses.has(resolver.target)) continue;
+    if (resolver.roles?.length || resolver.middlewares?.length) continue;
+    const objectClass = resolver.getObjectType?.();
+    const objectType = storage.objectTypes.find((t) => t.target === objectClass);
+    const type = objectType && schema.getType(objectType.name);
+    if (!(type instanceof GraphQLObjectType)) continue;
+    const field = type.getFields()[resolver.schemaName];
+    const original = field?.resolve;
+    if (!original) continue;
+    const params = [...(resolver.params ?? [])].sort((a, b) => a.index - b.index);
+    let rootClass: Function | undefined;
+    const getters: ParamGetter[] = [];
+    for (const param of params) {
+      if (param.kind === "root" && !param.propertyName) {
+        const declared = param.getType?.();
+        if (typeof declared === "function" && declared !== Object) rootClass = declared as Function;
+        getters.push((root) => root);
+      } else if (param.kind === "context") {
+        const name = param.propertyName;
+        getters.push(name ? (_root, context) => context[name] : (_root, context) => context);
+      } else if (param.kind === "info") {
+        getters.push((_root, _context, info) => info);
+      } else {
+        getters.length = 0;
+        break;
+      }
+    }
+    if (getters.length !== params.length) continue;
+    const instance = container.get(resolver.target) as Record<string, (...args: unknown[]) => unknown>;
+    const method = instance[resolver.methodName];
+    const direct: Resolve = (root, args, context, info) => {
+      if (rootClass && !(root instanceof rootClass)) return original(root, args, context, info);
+      const values = getters.map((get) => get(root, context as Record<string, unknown>, info));
+      return method.apply(instance, values);
+    };
+    field.resolve = direct;
+  }
 }
 
 /**
