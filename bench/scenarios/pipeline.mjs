@@ -287,6 +287,8 @@ export default async function pipeline({ databaseUrl }) {
           `${t.succeeded} tasks, ${Math.round(t.succeeded / elapsedS)} tasks/s (run took ${Date.now() - runStarted} ms)`,
       );
       const cpuMicros = cpuAfter.map((s, i) => s.cpuMicros - cpuBefore[i].cpuMicros);
+      const perTask = (key) =>
+        cpuAfter.map((s, i) => Math.round((10 * (s[key] - cpuBefore[i][key])) / Math.max(1, t.succeeded)) / 10);
       const eventMs = lags.length ? lags.reduce((x, y) => x + y, 0) / lags.length : 0;
       const stages = { queuedMs: Number(t.queued_ms), runningMs: Number(t.running_ms), eventMs };
       const stageSum = stages.queuedMs + stages.runningMs + stages.eventMs;
@@ -308,6 +310,9 @@ export default async function pipeline({ databaseUrl }) {
         // CPU time per task of each measured process: the API then each worker (ours), the worker (baseline;
         // its producer shares the load generator's process).
         cpuMicrosPerTask: cpuMicros.map((c) => Math.round(c / Math.max(1, t.succeeded))),
+        // Round trips per task of the same processes: SQL statements sent through pg, Redis commands.
+        sqlPerTask: perTask("sql"),
+        redisPerTask: perTask("redis"),
         problems,
       };
     };
@@ -350,6 +355,8 @@ export default async function pipeline({ databaseUrl }) {
     if (baseLedger.off) failures.push(`P1 baseline ledger: ${baseLedger.off} balances differ from their ledger`);
 
     const cpu = (i) => median(runs.map((r) => r.contender.cpuMicrosPerTask[i]));
+    const sql = (i) => median(runs.map((r) => r.contender.sqlPerTask[i]));
+    const redis = (i) => median(runs.map((r) => r.contender.redisPerTask[i]));
     const met = failures.length === 0 && ratio >= 0.5 && oursTps >= 1000 && lag.eventLagP99 < 50;
     const share = lag.stageShare;
     return {
@@ -371,7 +378,8 @@ export default async function pipeline({ databaseUrl }) {
         `${ratio.toFixed(2)}× tasks/s; 2 workers ${twoWorkers.tasksPerSecond} tasks/s; event lag p99 ${lag.eventLagP99} ms ` +
         `at ${LAG_RATE}/s offered (${lag.createdPerSecond}/s created); stages created→running ${share.queued} %, ` +
         `running→SUCCEEDED ${share.running} %, →event ${share.event} %; CPU/task API ${cpu(0)} µs + worker ` +
-        `${cpu(1)} µs (baseline worker ${median(runs.map((r) => r.baseline.cpuMicrosPerTask[0]))} µs)`,
+        `${cpu(1)} µs (baseline worker ${median(runs.map((r) => r.baseline.cpuMicrosPerTask[0]))} µs); ` +
+        `SQL/task API ${sql(0)} + worker ${sql(1)}, Redis commands/task API ${redis(0)} + worker ${redis(1)}`,
       target: "≥ 0.50× tasks/s and ≥ 1 000 tasks/s (1 API + 1 worker); event lag p99 < 50 ms at 200 tasks/s",
       met,
     };

@@ -80,29 +80,55 @@ interface PendingCharge {
 const MAX_BATCH = 100;
 
 /**
- * One charge: nothing when the reference is in the ledger already; otherwise the locking read returns the
- * latest committed row after waiting, so the split (bonus first) is computed from the balance the update
- * applies to. A concurrent charge of the same reference that committed meanwhile makes the INSERT fail on
- * the unique reference, which undoes the whole statement.
+ * One charge as the CTEs of a statement: `charge_entry` holds the new ledger entry when the charge was
+ * made, and no row when the reference is in the ledger already, the balance is short, or `when` is false.
+ * The locking read returns the latest committed row after waiting, so the split (bonus first) is computed
+ * from the balance the update applies to. A concurrent charge of the same reference that committed
+ * meanwhile makes the INSERT fail on the unique reference, which undoes the whole statement.
+ *
+ * The arguments are SQL expressions of the caller's statement (typed parameters). A caller whose own write
+ * must happen only with the charge (a task the charge pays for) builds on `charge_entry`, so the charge,
+ * its entry and that write are one statement: the row lock is held for one round trip.
  */
-const CHARGE_ONE_SQL = `
-  WITH current AS (
-    SELECT account_id, paid, bonus, LEAST(bonus, $2) AS from_bonus
+export function chargeCtes(p: {
+  accountId: string;
+  amount: string;
+  kind: string;
+  reference: string;
+  note: string;
+  when?: string;
+}): string {
+  return `charge_current AS (
+    SELECT account_id, paid, bonus, LEAST(bonus, ${p.amount}) AS from_bonus
       FROM credit_account
-     WHERE account_id = $1 AND NOT EXISTS (SELECT 1 FROM ledger_entry WHERE reference = $4)
+     WHERE account_id = ${p.accountId} AND (${p.when ?? "true"})
+       AND NOT EXISTS (SELECT 1 FROM ledger_entry WHERE reference = ${p.reference})
        FOR UPDATE),
-  moved AS (
+  charge_moved AS (
     UPDATE credit_account c
-       SET bonus = current.bonus - current.from_bonus,
-           paid = current.paid - ($2 - current.from_bonus),
+       SET bonus = charge_current.bonus - charge_current.from_bonus,
+           paid = charge_current.paid - (${p.amount} - charge_current.from_bonus),
            updated_at = now()
-      FROM current
-     WHERE c.account_id = current.account_id AND current.paid + current.bonus >= $2
-     RETURNING c.paid, c.bonus, current.from_bonus)
-  INSERT INTO ledger_entry (account_id, kind, paid_delta, bonus_delta, paid_after, bonus_after, reference, note, created_at)
-  SELECT $1, $3, -($2 - moved.from_bonus), -moved.from_bonus, moved.paid, moved.bonus, $4, $5, clock_timestamp()
-    FROM moved
-  RETURNING ${RETURNING}`;
+      FROM charge_current
+     WHERE c.account_id = charge_current.account_id AND charge_current.paid + charge_current.bonus >= ${p.amount}
+     RETURNING c.paid, c.bonus, charge_current.from_bonus),
+  charge_entry AS (
+    INSERT INTO ledger_entry (account_id, kind, paid_delta, bonus_delta, paid_after, bonus_after, reference, note, created_at)
+    SELECT ${p.accountId}, ${p.kind}, -(${p.amount} - charge_moved.from_bonus), -charge_moved.from_bonus, charge_moved.paid,
+           charge_moved.bonus, ${p.reference}, ${p.note}, clock_timestamp()
+      FROM charge_moved
+    RETURNING ${RETURNING})`;
+}
+
+/** One charge as one statement ($1 account, $2 amount, $3 kind, $4 reference, $5 note). */
+const CHARGE_ONE_SQL = `WITH ${chargeCtes({
+  accountId: "$1::uuid",
+  amount: "$2::int",
+  kind: "$3::ledger_kind",
+  reference: "$4::varchar",
+  note: "$5::varchar",
+})}
+  SELECT * FROM charge_entry`;
 
 /**
  * Several charges of one account ($2 amounts, $3 references, $4 notes, $5 kinds, in order): references in

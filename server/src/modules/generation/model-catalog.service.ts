@@ -2,6 +2,7 @@ import { parseInput } from "../../infra/validation.js";
 import type { DataSource } from "typeorm";
 import { z } from "zod";
 import { BadUserInputError, NotFoundError } from "../../infra/errors.js";
+import { hydrate, queryPrepared } from "../../infra/sql.js";
 import { GenerationModelEntity } from "./generation-model.entity.js";
 import { creditsForSize } from "./generation.types.js";
 import { ModelChangeEntity } from "./model-change.entity.js";
@@ -39,8 +40,27 @@ const updateSchema = z.object({
 
 export type ModelUpdate = z.input<typeof updateSchema>;
 
+/** An estimate from the process's copy of the model, with the row version it was read at. */
+export interface CachedEstimate extends CostEstimate {
+  /** PostgreSQL's `xmin` of the model row: every UPDATE of the row changes it. */
+  version: string;
+}
+
+/**
+ * True when the model row is still the version a cached estimate was made from: the condition a task's
+ * creating statement puts on its own write ($model uuid, $version text), so a price, size or permission
+ * change is honoured at once by every process without a read per task.
+ */
+export const modelIsCurrentSql = (model: string, version: string) =>
+  `EXISTS (SELECT 1 FROM generation_model WHERE id = ${model} AND xmin = ${version}::xid)`;
+
+const CACHE_MAX = 1000;
+
 /** The model catalogue: what can be generated, and at what price. */
 export class ModelCatalogService {
+  /** Enabled models by slug as last read, with their row version; checked by the statement that uses them. */
+  private readonly cached = new Map<string, { model: GenerationModelEntity; version: string }>();
+
   constructor(private readonly db: DataSource) {}
 
   private get repo() {
@@ -70,7 +90,49 @@ export class ModelCatalogService {
 
   /** The price of a task before it is submitted: per-image credits at the size, times the image count. */
   async estimate(input: { model: string; width: number; height: number; count: number }): Promise<CostEstimate> {
-    const model = await this.bySlug(input.model);
+    return this.price(await this.bySlug(input.model), input);
+  }
+
+  /**
+   * `estimate` from the process's copy of the model (read once, then kept). The caller must make its write
+   * conditional on `modelIsCurrentSql(model.id, version)` and, when that fails, `forget` the slug and ask
+   * again with `fresh`.
+   */
+  async estimateCached(
+    input: { model: string; width: number; height: number; count: number },
+    fresh = false,
+  ): Promise<CachedEstimate> {
+    const known = fresh ? undefined : this.cached.get(input.model);
+    if (known) {
+      try {
+        return { ...this.price(known.model, input), version: known.version };
+      } catch {
+        // Refused by the copy: the model may have changed since (a new size), so the row decides.
+      }
+    }
+    const [row] = await queryPrepared<Record<string, unknown>>(
+      this.db,
+      `SELECT m.*, m.xmin::text AS row_version FROM generation_model m WHERE m.slug = $1`,
+      [input.model],
+    );
+    const model = row ? hydrate(this.db, GenerationModelEntity, row) : null;
+    if (!model || !model.enabled) {
+      this.cached.delete(input.model);
+      throw new NotFoundError("Model", { field: "model" });
+    }
+    const entry = { model, version: String(row.row_version) };
+    if (this.cached.size >= CACHE_MAX) this.cached.clear();
+    this.cached.set(input.model, entry);
+    return { ...this.price(entry.model, input), version: entry.version };
+  }
+
+  /** Drops the process's copy of a model (all of them without a slug): the next estimate reads it again. */
+  forget(slug?: string): void {
+    if (slug) this.cached.delete(slug);
+    else this.cached.clear();
+  }
+
+  private price(model: GenerationModelEntity, input: { width: number; height: number; count: number }): CostEstimate {
     const size = model.sizes.find((s) => s.width === input.width && s.height === input.height);
     if (!size) {
       const allowed = model.sizes.map((s) => `${s.width}×${s.height}`).join(", ");
@@ -99,6 +161,8 @@ export class ModelCatalogService {
       if (Object.keys(changes).length === 0) return model;
       await repo.save(model);
       await manager.getRepository(ModelChangeEntity).insert({ modelId: id, actorId, changes: changes as never });
+      // Other processes see the new row version in their next task's statement.
+      this.forget();
       return model;
     });
   }

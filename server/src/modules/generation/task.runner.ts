@@ -3,7 +3,7 @@ import type { DataSource } from "typeorm";
 import type { Logger } from "../../infra/logger.js";
 import type { PubSubBus } from "../../infra/pubsub.js";
 import { hydrate, queryPrepared } from "../../infra/sql.js";
-import type { AssetService } from "../assets/asset.service.js";
+import { insertTaskFilesSql, taskFilesParams, type AssetService } from "../assets/asset.service.js";
 import { GenerationModelEntity } from "./generation-model.entity.js";
 import { TASK_CANCEL_REQUESTED } from "./generation.topics.js";
 import type { ProviderRegistry } from "./provider-registry.js";
@@ -18,9 +18,15 @@ const START_SQL = `WITH t AS (
      WHERE id = $1 AND status IN ('QUEUED', 'RUNNING') RETURNING *)
   SELECT t.*, (SELECT row_to_json(m) FROM generation_model m WHERE m.id = t.model_id) AS runner_model FROM t`;
 
-const SUCCEEDED_SQL = `UPDATE task SET status = 'SUCCEEDED', progress = 1, finished_at = now(), version = version + 1,
-       updated_at = now()
- WHERE id = $1 AND status = 'RUNNING' RETURNING *`;
+/**
+ * SUCCEEDED and the images' asset rows in one statement (one round trip, one commit): the rows go in only
+ * with the task's own change, and their files were written before.
+ */
+const SUCCEEDED_SQL = `WITH t AS (
+    UPDATE task SET status = 'SUCCEEDED', progress = 1, finished_at = now(), version = version + 1, updated_at = now()
+     WHERE id = $1 AND status = 'RUNNING' RETURNING *),
+  a AS (${insertTaskFilesSql("t", 2)})
+  SELECT * FROM t`;
 
 /** Progress is written and published at most this often per task. */
 const PROGRESS_INTERVAL_MS = 250;
@@ -86,7 +92,8 @@ export class TaskRunner {
         ? hydrate(this.db, GenerationModelEntity, started.runner_model as Record<string, unknown>, "json")
         : await this.db.getRepository(GenerationModelEntity).findOneByOrFail({ id: task.modelId });
       const references = await this.loadReferences(task);
-      let lastWrite = 0;
+      // The first progress write comes an interval after the start (the RUNNING event said 0 already).
+      let lastWrite = Date.now();
       const images = await this.providers.generate(
         model,
         {
@@ -113,9 +120,12 @@ export class TaskRunner {
       );
       if (images.length !== task.count)
         throw new ProviderError("BAD_RESPONSE", "The provider returned too few images", true);
-      await this.assets.storeTaskImages(task, images);
+      const files = await this.assets.writeTaskFiles(task, images);
       await Promise.all(progressWrites);
-      const [done] = await queryPrepared<Record<string, unknown>>(this.db, SUCCEEDED_SQL, [taskId]);
+      const [done] = await queryPrepared<Record<string, unknown>>(this.db, SUCCEEDED_SQL, [
+        taskId,
+        ...taskFilesParams(files),
+      ]);
       if (done) {
         task = hydrate(this.db, TaskEntity, done);
         this.tasks.publish(task);
@@ -142,7 +152,8 @@ export class TaskRunner {
       if (!(raw instanceof ProviderError)) this.logger.error({ err: raw, taskId }, "task failed unexpectedly");
     } finally {
       this.running.delete(taskId);
-      await this.tasks.dispatchWaiting(task.accountId);
+      // The slot this task held is free: the account's next waiting task goes to the queue.
+      await this.tasks.dispatch(task.accountId);
     }
   }
 

@@ -1,7 +1,10 @@
 import { parseInput } from "../../infra/validation.js";
 import { createHash, randomInt, randomUUID } from "node:crypto";
 import type { Queue } from "bullmq";
+import type pg from "pg";
 import type { DataSource, EntityManager } from "typeorm";
+import type { PostgresDriver } from "typeorm/driver/postgres/PostgresDriver.js";
+import type { PostgresQueryRunner } from "typeorm/driver/postgres/PostgresQueryRunner.js";
 import { z } from "zod";
 import { BadUserInputError, NotFoundError } from "../../infra/errors.js";
 import type { Logger } from "../../infra/logger.js";
@@ -13,7 +16,8 @@ import { AssetEntity } from "../assets/asset.entity.js";
 import type { MessageService } from "../accounts/message.service.js";
 import { AccountRestrictedError } from "../accounts/accounts.errors.js";
 import { restrictionFor, type Viewer } from "../accounts/viewer.js";
-import type { LedgerService } from "../credits/ledger.service.js";
+import { InsufficientBalanceError } from "../credits/credits.errors.js";
+import { chargeCtes, type LedgerService } from "../credits/ledger.service.js";
 import { IdempotencyConflictError, TaskNotCancelableError } from "./generation.errors.js";
 import { GENERATION_RUN_JOB } from "./generation.jobs.js";
 import {
@@ -23,7 +27,7 @@ import {
   toTaskEvent,
   type TaskEvent,
 } from "./generation.topics.js";
-import type { ModelCatalogService } from "./model-catalog.service.js";
+import { modelIsCurrentSql, type ModelCatalogService } from "./model-catalog.service.js";
 import type { GenerationModelEntity } from "./generation-model.entity.js";
 import { TaskEntity, TaskStatus } from "./task.entity.js";
 
@@ -100,6 +104,53 @@ export interface TaskListFilter {
 
 const ENQUEUE_TIMEOUT_MS = 3000;
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * A new task with its charge and its dispatch decision, in one statement: the charge (credits' CTEs) and
+ * the task row happen together or not at all, and only while the model row is the version its price was
+ * taken from. The task is handed to the queue at once (dispatched_at) when the account has a free running
+ * slot and no older task waiting for one; the caller holds the account's dispatch lock, so the counts are
+ * those every other dispatcher sees. One row always comes back: the task's columns (null when nothing was
+ * written), whether the account had a free slot, and whether the model was current.
+ *
+ * $1 id, $2 account, $3 status, $4 prompt, $5 negative prompt, $6 model, $7 width, $8 height, $9 count,
+ * $10 seed, $11 references, $12 webhook URL, $13 client reference, $14 idempotency key, $15 input hash,
+ * $16 cost, $17 model version, $18 running limit; when charged, $19 charge reference and $20 its note.
+ */
+function createTaskSql(charged: boolean): string {
+  const modelIsCurrent = modelIsCurrentSql("$6::uuid", "$17::text");
+  const charge = chargeCtes({
+    accountId: "$2::uuid",
+    amount: "$16::int",
+    kind: "'TASK_CHARGE'::ledger_kind",
+    reference: "$19::varchar",
+    note: "$20::varchar",
+    when: modelIsCurrent,
+  });
+  return `WITH ${charged ? `${charge},` : ""}
+  d AS (
+    SELECT NOT EXISTS (SELECT 1 FROM task WHERE account_id = $2::uuid AND status = 'QUEUED' AND dispatched_at IS NULL)
+             AS none_waiting,
+           (SELECT count(*) FROM task WHERE account_id = $2::uuid AND dispatched_at IS NOT NULL
+               AND status IN ('QUEUED', 'RUNNING')) AS active),
+  t AS (
+    INSERT INTO task (id, account_id, status, prompt, negative_prompt, model_id, width, height, count, seed,
+                      reference_ids, webhook_url, client_reference, idempotency_key, input_hash, cost, dispatched_at)
+    SELECT $1::uuid, $2::uuid, $3::task_status, $4::text, $5::text, $6::uuid, $7::int, $8::int, $9::int, $10::int,
+           $11::uuid[], $12::varchar, $13::varchar, $14::varchar, $15::text, $16::int,
+           CASE WHEN $3::task_status = 'QUEUED' AND d.none_waiting AND d.active < $18::int THEN now() END
+      FROM ${charged ? "charge_entry, d" : `d WHERE ${modelIsCurrent}`}
+    RETURNING *)
+  SELECT t.*, d.active < $18::int AS has_free_slot, ${modelIsCurrent} AS model_is_current FROM d LEFT JOIN t ON true`;
+}
+
+const CREATE_CHARGED_SQL = createTaskSql(true);
+const CREATE_FREE_SQL = createTaskSql(false);
+
+/** The model changed between its price and the task's statement: the creation is tried again. */
+class StaleModelError extends Error {}
+
 /** Tasks: creation (validate, moderate, charge, insert — one transaction), cancellation, queries, fair dispatch. */
 export class TaskService {
   constructor(
@@ -144,69 +195,96 @@ export class TaskService {
       const existing = await this.repo.findOneBy({ accountId, idempotencyKey: input.idempotencyKey });
       if (existing) return { task: this.sameOrConflict(existing, inputHash), created: false };
     }
-    const price = await this.catalog.estimate(input);
     if (new Set(input.referenceIds).size !== input.referenceIds.length) {
+      // Checked against the model first, so an unknown model still answers NOT_FOUND.
+      await this.catalog.estimateCached(input);
       throw new BadUserInputError("A reference image is listed twice.", { field: "referenceIds" });
     }
-
-    try {
-      const task = await this.db.transaction(async (manager) => {
-        await this.hooks.admit?.(accountId, { model: price.model, cost: price.total }, manager);
-        const id = randomUUID();
-        const moderation = await this.checkPrompt({
-          accountId,
-          taskId: id,
-          prompt: input.prompt,
-          negativePrompt: input.negativePrompt,
-          manager,
-        });
-        if (input.referenceIds.length) {
-          const owned = (await manager.query(
-            `UPDATE upload SET used_at = coalesce(used_at, now()) WHERE id = ANY($1::uuid[]) AND account_id = $2 RETURNING id`,
-            [input.referenceIds, accountId],
-          )) as [unknown[], number];
-          if (owned[0].length !== input.referenceIds.length) {
-            throw new NotFoundError("Reference image", { field: "referenceIds" });
-          }
-        }
-        const task = manager.getRepository(TaskEntity).create({
-          id,
-          accountId,
-          status: moderation?.action === "REVIEW" ? TaskStatus.PENDING_REVIEW : TaskStatus.QUEUED,
-          prompt: input.prompt,
-          negativePrompt: input.negativePrompt,
-          modelId: price.model.id,
-          width: input.width,
-          height: input.height,
-          count: input.count,
-          seed: input.seed ?? randomInt(0, 2_147_483_647),
-          referenceIds: input.referenceIds,
-          webhookUrl: input.webhookUrl,
-          clientReference: input.clientReference,
-          idempotencyKey: input.idempotencyKey,
-          inputHash,
-          cost: price.total,
-        });
-        await manager.getRepository(TaskEntity).insert(task);
-        if (price.total > 0) {
-          await this.ledger.charge(
-            { accountId, amount: price.total, reference: chargeReference(id), note: `Task ${id}` },
+    for (let attempt = 1; ; attempt++) {
+      const price = await this.catalog.estimateCached(input, attempt > 1);
+      try {
+        const { task, dispatchOthers } = await this.db.transaction(async (manager) => {
+          await this.hooks.admit?.(accountId, { model: price.model, cost: price.total }, manager);
+          const id = randomUUID();
+          const moderation = await this.checkPrompt({
+            accountId,
+            taskId: id,
+            prompt: input.prompt,
+            negativePrompt: input.negativePrompt,
             manager,
+          });
+          if (input.referenceIds.length) {
+            const owned = (await manager.query(
+              `UPDATE upload SET used_at = coalesce(used_at, now()) WHERE id = ANY($1::uuid[]) AND account_id = $2 RETURNING id`,
+              [input.referenceIds, accountId],
+            )) as [unknown[], number];
+            if (owned[0].length !== input.referenceIds.length) {
+              throw new NotFoundError("Reference image", { field: "referenceIds" });
+            }
+          }
+          // The transaction's own connection, for named (prepared) statements.
+          const client = (await (manager.queryRunner as PostgresQueryRunner).connect()) as pg.PoolClient;
+          // Held to commit: the dispatch decision below counts what every other dispatcher of the account sees.
+          await queryPrepared(
+            this.db,
+            `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
+            [dispatchKey(accountId)],
+            client,
           );
+          const charged = price.total > 0;
+          const [row] = await queryPrepared<Record<string, unknown>>(
+            this.db,
+            charged ? CREATE_CHARGED_SQL : CREATE_FREE_SQL,
+            [
+              id,
+              accountId,
+              moderation?.action === "REVIEW" ? TaskStatus.PENDING_REVIEW : TaskStatus.QUEUED,
+              input.prompt,
+              input.negativePrompt,
+              price.model.id,
+              input.width,
+              input.height,
+              input.count,
+              input.seed ?? randomInt(0, 2_147_483_647),
+              input.referenceIds,
+              input.webhookUrl,
+              input.clientReference,
+              input.idempotencyKey,
+              inputHash,
+              price.total,
+              price.version,
+              this.settings.runningLimit,
+              ...(charged ? [chargeReference(id), `Task ${id}`] : []),
+            ],
+            client,
+          );
+          if (!row.model_is_current) throw new StaleModelError();
+          if (row.id === null) {
+            const balance = await this.ledger.balance(accountId, manager);
+            throw new InsufficientBalanceError(price.total, balance.paid + balance.bonus);
+          }
+          const task = hydrate(this.db, TaskEntity, row);
+          // A free slot that an older waiting task should take (state left behind by a crash): dispatch().
+          const dispatchOthers = task.status === TaskStatus.QUEUED && !task.dispatchedAt && Boolean(row.has_free_slot);
+          return { task, dispatchOthers };
+        });
+        await wroteFor(this.db, accountId);
+        this.publish(task);
+        if (task.dispatchedAt) await this.enqueue(task.id);
+        if (dispatchOthers) await this.dispatch(accountId);
+        return { task, created: true };
+      } catch (err) {
+        if (err instanceof StaleModelError && attempt < 3) {
+          this.catalog.forget(input.model);
+          continue;
         }
-        return manager.getRepository(TaskEntity).findOneByOrFail({ id });
-      });
-      await wroteFor(this.db, accountId);
-      this.publish(task);
-      await this.dispatch(accountId);
-      return { task, created: true };
-    } catch (err) {
-      // The same key sent twice at the same moment: the loser answers with the winner's task.
-      if ((err as { code?: string }).code === "23505" && input.idempotencyKey) {
-        const existing = await this.repo.findOneByOrFail({ accountId, idempotencyKey: input.idempotencyKey });
-        return { task: this.sameOrConflict(existing, inputHash), created: false };
+        // The same key sent twice at the same moment: the loser answers with the winner's task.
+        if ((err as { code?: string }).code === "23505" && input.idempotencyKey) {
+          const existing = await this.repo.findOneByOrFail({ accountId, idempotencyKey: input.idempotencyKey });
+          return { task: this.sameOrConflict(existing, inputHash), created: false };
+        }
+        throw err;
       }
-      throw err;
     }
   }
 
@@ -219,55 +297,65 @@ export class TaskService {
    * Hands the account's oldest queued tasks to the queue while it has fewer than `runningLimit` tasks
    * there or running. The queue therefore never holds more than a few tasks per account, so one account
    * with 200 tasks cannot stand in front of everybody else (BullMQ's open-source edition is FIFO).
+   *
+   * Called whenever a slot may have freed (a task ended, was canceled or approved). The account's dispatch
+   * lock and the update go in one round trip (two statements of one implicit transaction, the update with
+   * its own snapshot taken once the lock is held). A creating transaction holds the same lock while it
+   * decides whether its new task takes a slot, so either it sees the slot this call frees, or this call
+   * waits for its commit and sees its task.
    */
   async dispatch(accountId: string): Promise<string[]> {
-    const ids = await this.db.transaction(async (manager) => {
-      await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`dispatch:${accountId}`]);
-      const rows = (await manager.query(
-        `UPDATE task SET dispatched_at = now() WHERE id IN (
-           SELECT id FROM task WHERE account_id = $1 AND status = 'QUEUED' AND dispatched_at IS NULL
-            ORDER BY created_at, id
-            LIMIT GREATEST(0, $2 - (SELECT count(*) FROM task WHERE account_id = $1 AND dispatched_at IS NOT NULL
-                                      AND status IN ('QUEUED', 'RUNNING'))))
-         RETURNING id`,
-        [accountId, this.settings.runningLimit],
-      )) as [{ id: string }[], number];
-      return rows[0].map((r) => r.id);
-    });
-    for (const id of ids) await this.enqueue(id);
+    // Inlined into the statement text (a multi-statement query takes no parameters): a uuid and an integer.
+    if (!UUID.test(accountId)) throw new Error(`dispatch: not an account id: ${accountId}`);
+    const limit = Math.trunc(this.settings.runningLimit);
+    const pool = (this.db.driver as PostgresDriver).master as pg.Pool;
+    const results = (await pool.query(
+      `SELECT pg_advisory_xact_lock(hashtextextended('${dispatchKey(accountId)}', 0));
+       UPDATE task SET dispatched_at = now() WHERE id IN (
+         SELECT id FROM task WHERE account_id = '${accountId}' AND status = 'QUEUED' AND dispatched_at IS NULL
+          ORDER BY created_at, id
+          LIMIT GREATEST(0, ${limit} - (SELECT count(*) FROM task WHERE account_id = '${accountId}'
+                                          AND dispatched_at IS NOT NULL AND status IN ('QUEUED', 'RUNNING'))))
+       RETURNING id`,
+    )) as unknown as pg.QueryResult<{ id: string }>[];
+    const ids = results[1].rows.map((r) => r.id);
+    await Promise.all(ids.map((id) => this.enqueue(id)));
     return ids;
   }
 
+  /** Jobs to add with the next `addBulk`, and what their callers wait for. */
+  private pendingJobs: { taskId: string; done: () => void }[] = [];
+
   /**
-   * dispatch() after one of the account's tasks left the running set (the worker, when a task ends): first a
-   * plain read of whether the account has any task waiting for a slot, and the locked dispatch only if so.
-   * A task committed after this read is dispatched by its creator, whose dispatch runs after its commit and
-   * so sees the slot this task freed.
+   * Adds the task's job (job id = task id, so adding twice is harmless). A failure is left to the reconciler.
+   * The jobs asked for within one turn of the event loop (concurrent creations) go to Redis together in one
+   * `addBulk`: one round trip for all of them.
    */
-  async dispatchWaiting(accountId: string): Promise<string[]> {
-    const [waiting] = await queryPrepared<{ waiting: boolean }>(
-      this.db,
-      `SELECT EXISTS (SELECT 1 FROM task WHERE account_id = $1 AND status = 'QUEUED' AND dispatched_at IS NULL) AS waiting`,
-      [accountId],
-    );
-    return waiting.waiting ? this.dispatch(accountId) : [];
+  enqueue(taskId: string): Promise<void> {
+    return new Promise<void>((done) => {
+      this.pendingJobs.push({ taskId, done });
+      if (this.pendingJobs.length === 1) setImmediate(() => void this.addPending());
+    });
   }
 
-  /** Adds the task's job (job id = task id, so adding twice is harmless). A failure is left to the reconciler. */
-  async enqueue(taskId: string): Promise<void> {
-    // The queue's connection waits for Redis as long as it is down; the task is already paid and stored,
-    // so the request does not wait with it: after a few seconds the reconciler's next pass takes over.
+  private async addPending(): Promise<void> {
+    const batch = this.pendingJobs;
+    this.pendingJobs = [];
+    // The queue's connection waits for Redis as long as it is down; the tasks are already paid and stored,
+    // so the requests do not wait with it: after a few seconds the reconciler's next pass takes over.
     let timer: NodeJS.Timeout | undefined;
-    const added = this.queue.add(
-      GENERATION_RUN_JOB,
-      { taskId },
-      {
-        jobId: taskId,
-        attempts: this.settings.attempts,
-        backoff: { type: "exponential", delay: this.settings.backoffMs },
-        removeOnComplete: true,
-        removeOnFail: true,
-      },
+    const added = this.queue.addBulk(
+      batch.map(({ taskId }) => ({
+        name: GENERATION_RUN_JOB,
+        data: { taskId },
+        opts: {
+          jobId: taskId,
+          attempts: this.settings.attempts,
+          backoff: { type: "exponential", delay: this.settings.backoffMs },
+          removeOnComplete: true,
+          removeOnFail: true,
+        },
+      })),
     );
     try {
       await Promise.race([
@@ -278,9 +366,13 @@ export class TaskService {
       ]);
     } catch (err) {
       added.catch(() => undefined);
-      this.logger.warn({ err: (err as Error).message, taskId }, "enqueue failed; the reconciler will retry");
+      this.logger.warn(
+        { err: (err as Error).message, taskIds: batch.map((j) => j.taskId) },
+        "enqueue failed; the reconciler will retry",
+      );
     } finally {
       clearTimeout(timer);
+      for (const job of batch) job.done();
     }
   }
 
@@ -527,3 +619,6 @@ export class TaskService {
 }
 
 export const chargeReference = (taskId: string) => `task:${taskId}:charge`;
+
+/** The advisory lock every dispatch decision of an account is made under. */
+const dispatchKey = (accountId: string) => `dispatch:${accountId}`;

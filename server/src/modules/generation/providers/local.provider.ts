@@ -66,7 +66,7 @@ export class LocalProvider implements ImageProvider {
         throw toProviderError(error);
       });
       throwIfAborted(signal);
-      images.push({ data, contentType: "image/png" });
+      images.push({ data, contentType: "image/png", isOwnPng: true });
       onProgress(++done / totalSteps);
     }
     return images;

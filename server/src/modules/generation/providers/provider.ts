@@ -20,6 +20,8 @@ export type ImageContentType = "image/png" | "image/jpeg" | "image/webp";
 export interface GeneratedImage {
   data: Buffer;
   contentType: ImageContentType;
+  /** A PNG that sharp encoded in this process (the built-in renderer): it is stored without re-encoding. */
+  isOwnPng?: boolean;
 }
 
 /** 0..1, monotonic. */
