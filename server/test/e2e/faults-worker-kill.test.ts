@@ -28,14 +28,15 @@ describe("a worker killed with SIGKILL mid-task", () => {
       const ids = await Promise.all(
         users.flatMap((user, u) => [0, 1].map((i) => env.createTask(user, { prompt: `a kiln ${u}.${i}`, count: 2 }))),
       );
-      // Caught mid-task: several tasks running, and at least one with an image stored already.
+      // Caught mid-task: several tasks running, at least one of them well into its images. (A task's asset
+      // rows go in with its SUCCEEDED, so a running task has files at most, never rows.)
       await until(async () => {
         const [row] = (await env.setup.db.query(
           `SELECT count(*) FILTER (WHERE status = 'RUNNING')::int AS running,
-                  (SELECT count(*)::int FROM asset a JOIN task t ON t.id = a.task_id WHERE t.status = 'RUNNING') AS stored
+                  count(*) FILTER (WHERE status = 'RUNNING' AND progress >= 0.25)::int AS advanced
              FROM task`,
-        )) as { running: number; stored: number }[];
-        return row.running >= 2 && row.stored >= 1 ? true : undefined;
+        )) as { running: number; advanced: number }[];
+        return row.running >= 2 && row.advanced >= 1 ? true : undefined;
       }, "tasks in the middle of their images");
       first.child.kill("SIGKILL");
       expect((await first.exited).signal).toBe("SIGKILL");
