@@ -36,7 +36,9 @@ const { Redis } = require("ioredis");
 const EVENTS = 100;
 /** Between event rounds (quick: shorter, so the smoke run stays under ~40 s). */
 const INTERVAL_MS = quick ? 40 : 100;
-const SIZES = quick ? [1_000] : [1_000, 5_000, 10_000];
+/** BENCH_FANOUT_SIZES=2000,10000 (and BENCH_FANOUT_REPS) to iterate on one size; the full run uses all three. */
+const SIZES = process.env.BENCH_FANOUT_SIZES?.split(",").map(Number) ?? (quick ? [1_000] : [1_000, 5_000, 10_000]);
+const RUNS = Number(process.env.BENCH_FANOUT_REPS ?? REPS);
 const ACCOUNTS = 10;
 const SESSIONS = 20;
 /** Processes holding the client sockets (each holds N / LOAD_PROCESSES per side). */
@@ -112,6 +114,23 @@ function firstFrame(url, token, document) {
       resolve(text.slice(text.indexOf('"payload":') + '"payload":'.length, -1));
     });
   });
+}
+
+/** The load processes' health reports as one: counts summed, load figures per process. */
+function mergeHealth(healths) {
+  const merged = { closes: {}, samples: [], load: healths.map((h) => h.load) };
+  for (const h of healths)
+    for (const [key, value] of Object.entries(h)) {
+      if (typeof value === "number") merged[key] = (merged[key] ?? 0) + value;
+      else if (key === "samples" || key === "straySamples") (merged[key] ??= []).push(...value.slice(0, 3));
+      else if (key === "closes")
+        for (const [code, c] of Object.entries(value)) {
+          const entry = (merged.closes[code] ??= { before: 0, during: 0 });
+          entry.before += c.before;
+          entry.during += c.during;
+        }
+    }
+  return merged;
 }
 
 const rssKB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))[1]);
@@ -200,18 +219,31 @@ export default async function fanout({ databaseUrl }) {
       return sentAt;
     };
     /** One run of 100 events on one side: delivery latency percentiles over every client and event. */
-    const run = async (side, prefix, n) => {
+    const run = async (side, prefix, n, server) => {
       await askAll(loads, { cmd: "reset", side });
+      const cpuBefore = (await server.stats()).cpuMicros;
+      const started = now();
       const sentAt = await inject(prefix);
       // Until every delivery arrived (or 20 s past the last event: what is later counts as missing).
       const deadline = Date.now() + 20_000;
       for (;;) {
         const counts = await askAll(loads, { cmd: "count", side });
-        if (counts.reduce((sum, c) => sum + c.received, 0) >= n * EVENTS || Date.now() > deadline) break;
+        const received = counts.reduce((sum, c) => sum + c.received, 0);
+        if (received >= n * EVENTS || Date.now() > deadline) {
+          console.error(
+            `fanout N=${n} ${side}: ${received} of ${n * EVENTS} received, ${Math.round(now() - sentAt.at(-1))} ms after the last event`,
+          );
+          break;
+        }
         await sleep(100);
       }
       const reports = await askAll(loads, { cmd: "report", side, sentAt });
+      const serverCpuShare =
+        Math.round((((await server.stats()).cpuMicros - cpuBefore) / 1e3 / (now() - started)) * 100) / 100;
       const histograms = reports.map((r) => r.histogram);
+      const health = mergeHealth(reports.map((r) => r.health));
+      health.serverCpuShare = serverCpuShare;
+      console.error(`fanout N=${n} ${side}: ${JSON.stringify(health)}`);
       return {
         // null: more than 1 % (50 %) of the deliveries did not arrive within 20 s of the last event.
         p50: histogramPercentile(histograms, 50, n * EVENTS),
@@ -221,6 +253,7 @@ export default async function fanout({ databaseUrl }) {
         foreign: reports.reduce((sum, r) => sum + r.foreign, 0),
         duplicates: reports.reduce((sum, r) => sum + r.duplicates, 0),
         samples: Object.assign({}, ...reports.map((r) => r.samples)),
+        health,
       };
     };
 
@@ -267,6 +300,7 @@ export default async function fanout({ databaseUrl }) {
             ),
           );
           const seconds = (Date.now() - started) / 1000;
+          console.error(`fanout N=${n} ${side}: connected in ${seconds} s`);
           await sleep(1_000);
           const failed = answers.reduce((sum, a) => sum + a.failed, 0);
           if (failed) failures.push(`S1 N=${n} ${side}: ${failed} clients failed to subscribe`);
@@ -283,8 +317,11 @@ export default async function fanout({ databaseUrl }) {
           ours: await open("ours", wsUrl, api.child.pid),
         };
         const runs = [];
-        for (let rep = 0; rep < REPS; rep++)
-          runs.push({ baseline: await run("baseline", basePrefix, n), ours: await run("ours", oursPrefix, n) });
+        for (let rep = 0; rep < RUNS; rep++)
+          runs.push({
+            baseline: await run("baseline", basePrefix, n, baseline),
+            ours: await run("ours", oursPrefix, n, api),
+          });
         for (const [i, r] of runs.entries())
           for (const side of ["baseline", "ours"]) {
             const { missing, foreign, duplicates } = r[side];
@@ -292,6 +329,11 @@ export default async function fanout({ databaseUrl }) {
             if (missing)
               failures.push(`S1 N=${n} run ${i + 1} ${side}: ${missing} of ${n * EVENTS} deliveries missing`);
             if (foreign) failures.push(`S1 N=${n} run ${i + 1} ${side}: ${foreign} frames of another account's task`);
+            const { errorPayloads, errorFrames } = r[side].health;
+            if (errorPayloads || errorFrames)
+              failures.push(
+                `S1 N=${n} run ${i + 1} ${side}: ${errorPayloads} error results, ${errorFrames} error messages (${r[side].health.samples[0] ?? ""})`,
+              );
           }
         // The baseline is only a baseline if it sends the same bytes.
         const [first] = runs;
