@@ -58,7 +58,7 @@ function createHub() {
  * A schema whose subscription field answers differently per viewer (`secret` reads the context), starts
  * each subscriber with an event of its own, and fails for the topic "forbidden".
  */
-function createSchema(hub: ReturnType<typeof createHub>, executions: { count: number }) {
+function createSchema(hub: ReturnType<typeof createHub>, executions: { count: number }, reads = { count: 0 }) {
   const Item = new GraphQLObjectType<{ id: string; owner?: string }, Ctx>({
     name: "Item",
     fields: {
@@ -115,6 +115,30 @@ function createSchema(hub: ReturnType<typeof createHub>, executions: { count: nu
           },
           resolve: (event: unknown) => event,
         },
+        // Shareable with a snapshot: subscribers start from the topic's current state, read (slowly) by the
+        // stream for them all.
+        state: {
+          type: Item,
+          args: { topic: { type: new GraphQLNonNull(GraphQLString) } },
+          subscribe: (_root, { topic }: { topic: string }) => {
+            const snapshot = async () => {
+              const read = ++reads.count;
+              await new Promise((resolve) => setTimeout(resolve, 150));
+              return [{ id: `state-${read}` }];
+            };
+            const source = (async function* () {
+              yield* await snapshot();
+              for await (const event of hub.subscribe(topic)) yield event;
+            })();
+            return shareLive(source, {
+              key: topic,
+              open: () => hub.subscribe(topic),
+              snapshot,
+              start: async (read: () => Promise<readonly object[]>) => ({ initial: await read(), accept: () => true }),
+            });
+          },
+          resolve: (event: unknown) => event,
+        },
       },
     }),
   });
@@ -132,7 +156,8 @@ afterEach(async () => {
 async function startServer(withFanout: boolean) {
   const hub = createHub();
   const executions = { count: 0 };
-  const schema = createSchema(hub, executions);
+  const reads = { count: 0 };
+  const schema = createSchema(hub, executions, reads);
   const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
   await new Promise((resolve) => wss.once("listening", resolve));
   const fanout = new SubscriptionFanout<Ctx>({
@@ -152,7 +177,7 @@ async function startServer(withFanout: boolean) {
     wss,
   );
   closers.push(async () => void (await server.dispose()));
-  return { url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, hub, fanout, executions };
+  return { url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, hub, fanout, executions, reads };
 }
 
 /** A raw graphql-transport-ws client: every frame it receives, as text. */
@@ -322,5 +347,31 @@ describe("SubscriptionFanout", () => {
     // Closed at once: no event needed to end a waiting generator.
     expect(ours.fanout.stats()).toEqual({ groups: 0, members: 0 });
     expect(ours.hub.listeners.size).toBe(0);
+  });
+
+  it("reads a stream's starting state once for the subscribers that join while a read is under way", async () => {
+    const ours = await startServer(true);
+    const clients = await Promise.all(Array.from({ length: 6 }, () => connectClient(ours.url, "alice")));
+    clients[0].subscribe("s", "news", "state");
+    // The first read is under way: the other five join meanwhile and share the read after it.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    for (const client of clients.slice(1)) client.subscribe("s", "news", "state");
+    const deadline = Date.now() + 5_000;
+    while (ours.fanout.stats().members < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    // An event published before their read ends is kept for them (they joined the stream first).
+    ours.hub.publish("news", { id: "e1" });
+    const frames = await Promise.all(clients.map((c) => c.frameCount(3)));
+    expect(ours.reads.count).toBe(2);
+    const ids = (list: string[]) =>
+      list.slice(1).map((f) => (parsed(f).payload as { data: { state: { id: string } } }).data.state.id);
+    expect(ids(frames[0]).sort()).toEqual(["e1", "state-1"]);
+    for (const list of frames.slice(1)) expect(ids(list).sort()).toEqual(["e1", "state-2"]);
+    // The shared starting state is executed once for the group, like any event.
+    expect(ours.executions.count).toBe(3);
+    // A subscriber that comes later reads again (the state may have changed since).
+    const late = await connectClient(ours.url, "alice");
+    late.subscribe("s", "news", "state");
+    expect(ids(await late.frameCount(2))).toEqual(["state-3"]);
   });
 });

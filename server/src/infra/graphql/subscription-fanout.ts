@@ -52,16 +52,29 @@ export interface LiveSource<E = unknown> {
   /** Opens the shared stream (once per group and key, before any member's `start`). */
   open(): AsyncIterable<E>;
   /**
+   * Reads the current state subscribers start from, as events. Optional: members of one stream share it
+   * through `start`'s `snapshot` (see there).
+   */
+  snapshot?(): Promise<readonly E[]>;
+  /**
    * Per subscriber, once it has joined the stream (events from then on are kept for it): authorizes, reads
    * the events it starts with, and answers its filter for the stream's events (which may keep state).
+   *
+   * `snapshot()` answers this source's `snapshot` as read by the stream for this member: a read that began
+   * after the member joined (so no event falls between it and the stream), shared by every member it is
+   * valid for. Members of a stream are of one group (one visibility), so they would all read the same: a
+   * burst of subscribers costs a read or two instead of one each, and the same event objects are executed
+   * once for the group.
    */
-  start(): Promise<{ initial: readonly E[]; accept(event: E): boolean }>;
+  start(snapshot: () => Promise<readonly E[]>): Promise<{ initial: readonly E[]; accept(event: E): boolean }>;
 }
 
 /** Marks a subscription source as shareable (see LIVE); other consumers iterate `source` as before. */
 export function shareLive<T extends AsyncIterable<unknown>, E>(source: T, live: LiveSource<E>): T {
   return Object.assign(source, { [LIVE]: live });
 }
+
+const CLOSING_BRACE = 0x7d;
 
 /** A subscriber's socket and operation id, carried from `onSubscribe` to `subscribe` in the exec args. */
 const MEMBER = Symbol("subscriptionFanoutMember");
@@ -100,12 +113,27 @@ interface Feed {
   members: Set<Member>;
   iterator: AsyncIterator<unknown>;
   closed: boolean;
+  /** Members that joined so far (a member's join number orders it against the snapshot reads). */
+  joined: number;
+  /** The latest snapshot read, valid for the members that joined before it began (join number ≤ `after`). */
+  snapshot?: SnapshotRead;
+  /** The read members who joined during `snapshot`'s wait for: it begins when that one is over. */
+  nextSnapshot?: Promise<readonly unknown[]>;
 }
 
-/** An event's payload for a group: `value` once it is known, so members write it without waiting a tick. */
+interface SnapshotRead {
+  after: number;
+  promise: Promise<readonly unknown[]>;
+  done: boolean;
+}
+
+/**
+ * An event's payload for a group: `value` once it is known (its UTF-8 bytes), so members write it without
+ * waiting a tick and without encoding it again each.
+ */
 interface Payload {
-  promise: Promise<string>;
-  value?: string;
+  promise: Promise<Buffer>;
+  value?: Buffer;
 }
 
 class Member implements AsyncGenerator<never, undefined> {
@@ -116,8 +144,8 @@ class Member implements AsyncGenerator<never, undefined> {
   private started = false;
   /** Payloads waiting for their execution, in event order (events keep flowing meanwhile). */
   private readonly queue: Payload[] = [];
-  /** The frame up to its payload: `{"id":"…","type":"next","payload":`. */
-  private readonly prefix: string;
+  /** The frame up to its payload: `{"id":"…","type":"next","payload":`, as UTF-8. */
+  private readonly prefix: Buffer;
 
   constructor(
     private readonly fanout: SubscriptionFanout<unknown>,
@@ -131,7 +159,7 @@ class Member implements AsyncGenerator<never, undefined> {
     // A shared source is not iterated (a generator not started holds nothing).
     if (live) void (source as Partial<AsyncGenerator>).return?.(undefined)?.catch(() => undefined);
     else this.source = source[Symbol.asyncIterator]();
-    this.prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+    this.prefix = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
     this.ended = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     // graphql-ws may never call next() (a `complete` came first): the promise must not go unhandled.
     this.ended.catch(() => undefined);
@@ -169,11 +197,14 @@ class Member implements AsyncGenerator<never, undefined> {
   private early: { event: unknown; payload: Payload }[] | undefined;
   private accept: ((event: unknown) => boolean) | undefined;
 
+  /** Live mode: this member's join number in its stream. */
+  joinNumber = 0;
+
   private async startLive(live: LiveSource) {
     this.early = [];
-    this.feed = this.fanout.joinFeed(this, live, this.args);
+    const feed = (this.feed = this.fanout.joinFeed(this, live, this.args));
     try {
-      const { initial, accept } = await live.start();
+      const { initial, accept } = await live.start(() => this.fanout.snapshotFor(feed, this.joinNumber, live));
       if (this.closed) return;
       this.accept = accept;
       // Its own starting events (objects of its own: executed for it alone), then what came meanwhile.
@@ -254,9 +285,17 @@ class Member implements AsyncGenerator<never, undefined> {
     })();
   }
 
-  private write(payload: string) {
+  private write(payload: Buffer) {
     // As graphql-ws's own send: nothing goes to a socket that is closing.
-    if (!this.closed && this.socket.readyState === this.socket.OPEN) this.socket.send(this.prefix + payload + "}");
+    if (this.closed || this.socket.readyState !== this.socket.OPEN) return;
+    // The frame's bytes in one buffer (from the pool for small frames), sent as the text frame graphql-ws
+    // would send: no string to build, measure and encode per subscriber.
+    const { prefix } = this;
+    const frame = Buffer.allocUnsafe(prefix.length + payload.length + 1);
+    prefix.copy(frame, 0);
+    payload.copy(frame, prefix.length);
+    frame[frame.length - 1] = CLOSING_BRACE;
+    this.socket.send(frame, { binary: false });
   }
 
   private fail(err: unknown) {
@@ -331,12 +370,56 @@ export class SubscriptionFanout<TContext> {
     const group = member.group;
     let feed = group.feeds.get(live.key);
     if (!feed) {
-      feed = { key: live.key, group, members: new Set(), iterator: live.open()[Symbol.asyncIterator](), closed: false };
+      const iterator = live.open()[Symbol.asyncIterator]();
+      feed = { key: live.key, group, members: new Set(), iterator, closed: false, joined: 0 };
       group.feeds.set(live.key, feed);
       void this.runFeed(feed, args);
     }
     feed.members.add(member);
+    member.joinNumber = ++feed.joined;
     return feed;
+  }
+
+  /**
+   * @internal The snapshot for a member that joined `feed` as number `joinNumber`: the latest read if it
+   * began after that (the stream has kept every event since for the member), else the next read. One read
+   * at a time: members that join while one is under way share the one after it, so a burst of N
+   * subscribers costs a few reads, not N. A failed read fails those who share it; the next member reads
+   * again.
+   */
+  snapshotFor(feed: Feed, joinNumber: number, live: LiveSource): Promise<readonly unknown[]> {
+    const latest = feed.snapshot;
+    if (latest && latest.after >= joinNumber) return latest.promise;
+    if (!latest || latest.done) return this.readSnapshot(feed, live).promise;
+    feed.nextSnapshot ??= latest.promise.then(
+      () => this.nextRead(feed, live),
+      () => this.nextRead(feed, live),
+    );
+    return feed.nextSnapshot;
+  }
+
+  private nextRead(feed: Feed, live: LiveSource): Promise<readonly unknown[]> {
+    feed.nextSnapshot = undefined;
+    return this.readSnapshot(feed, live).promise;
+  }
+
+  private readSnapshot(feed: Feed, live: LiveSource): SnapshotRead {
+    const read: SnapshotRead = {
+      after: feed.joined,
+      promise: live.snapshot
+        ? Promise.resolve().then(() => live.snapshot!())
+        : Promise.reject(new Error(`live source ${live.key} has no snapshot`)),
+      done: false,
+    };
+    feed.snapshot = read;
+    read.promise.then(
+      () => (read.done = true),
+      () => {
+        read.done = true;
+        if (feed.snapshot === read) feed.snapshot = undefined;
+      },
+    );
+    return read;
   }
 
   /** Reads a shared stream ahead of its executions; delivers each event to the members in order. */
@@ -388,7 +471,7 @@ export class SubscriptionFanout<TContext> {
     }
     const payload: Payload = {
       promise: Promise.resolve(execute({ ...args, rootValue: event })).then(
-        (result) => (payload.value = JSON.stringify(this.options.formatResult(result))),
+        (result) => (payload.value = Buffer.from(JSON.stringify(this.options.formatResult(result)))),
       ),
     };
     // Members that fail on it hear it through their own promise; none must go unhandled.

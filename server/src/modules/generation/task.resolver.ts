@@ -14,6 +14,7 @@ import {
   Subscription,
 } from "type-graphql";
 import type { GraphQLResolveInfo } from "graphql";
+import { LRUCache } from "lru-cache";
 import type { Context } from "../../infra/context.js";
 import { selects } from "../../infra/graphql/selection.js";
 import { shareLive, type LiveSource } from "../../infra/graphql/subscription-fanout.js";
@@ -148,7 +149,7 @@ export class TaskResolver {
       if (!ctx.viewer) return source;
       return shareLive(
         source,
-        liveTask(`task:${id}`, () => ctx.services.tasks.streamTask(id), current),
+        liveTask(`task:${id}`, () => ctx.services.tasks.streamTask(id), current, viewer),
       );
     },
   })
@@ -156,8 +157,8 @@ export class TaskResolver {
     @Arg("id", () => ID, { description: "The task." }) _id: string,
     @Root() event: TaskEvent,
     @Ctx() ctx: Context,
-  ): Promise<Task> {
-    return taskFromEvent(event, ctx);
+  ): Task | Promise<Task> {
+    return this.liveTasks.fromEvent(event, ctx);
   }
 
   @Subscription(() => Task, {
@@ -178,13 +179,17 @@ export class TaskResolver {
           `account:${accountId}`,
           () => ctx.services.tasks.streamAccount(accountId),
           () => ctx.services.tasks.unfinished(viewer().accountId),
+          viewer,
         ),
       );
     },
   })
-  myTaskUpdates(@Root() event: TaskEvent, @Ctx() ctx: Context): Promise<Task> {
-    return taskFromEvent(event, ctx);
+  myTaskUpdates(@Root() event: TaskEvent, @Ctx() ctx: Context): Task | Promise<Task> {
+    return this.liveTasks.fromEvent(event, ctx);
   }
+
+  /** The tasks subscriptions answer from (see LiveTasks). */
+  private readonly liveTasks = new LiveTasks();
 }
 
 /**
@@ -215,22 +220,26 @@ async function* followTask(
 
 /**
  * followTask for a shared stream: the subscriber's current tasks first, then the stream's events newer than
- * what it was sent (the filter keeps its versions). `current` authorizes.
+ * what it was sent (the filter keeps its versions). `current` reads the current tasks (authorizing with the
+ * viewer of the subscriber that reads them); `authorize` refuses a subscriber before it shares a read: the
+ * subscribers of one stream have one visibility (the fan-out groups them by it), so they read the same.
  */
 function liveTask(
   key: string,
   open: () => AsyncIterable<TaskEvent>,
   current: () => Promise<TaskEntity[]>,
+  authorize: () => unknown,
 ): LiveSource<TaskEvent> {
   return {
     key,
     open,
-    async start() {
+    // The rows come along, so the starting frames are answered without reading them again.
+    snapshot: async () => (await current()).map(withRow),
+    async start(snapshot) {
+      authorize();
+      const initial = await snapshot();
       const seen = new Map<string, number>();
-      const initial = (await current()).map((task) => {
-        seen.set(task.id, task.version);
-        return toTaskEvent(task);
-      });
+      for (const event of initial) seen.set(event.id, event.version);
       return {
         initial,
         accept(event) {
@@ -243,19 +252,53 @@ function liveTask(
   };
 }
 
-/** The full task for an event: read through the request's loader, with the event's live fields on top. */
-async function taskFromEvent(event: TaskEvent, ctx: Context): Promise<Task> {
-  const [entity] = await ctx.services.tasks.byIds([event.id]);
-  const task = toTask(entity);
-  if (event.version >= task.version) {
-    Object.assign(task, {
-      status: event.status,
-      progress: event.progress,
-      error: event.errorCode ? { code: event.errorCode, message: event.errorMessage ?? event.errorCode } : null,
-      startedAt: event.startedAt ? new Date(event.startedAt) : null,
-      finishedAt: event.finishedAt ? new Date(event.finishedAt) : null,
-      version: event.version,
+/** A task's row, carried by the events of a subscriber's starting state (it was just read). */
+const ROW = Symbol("taskRow");
+type StartingEvent = TaskEvent & { [ROW]?: TaskEntity };
+
+const withRow = (task: TaskEntity): StartingEvent => Object.assign(toTaskEvent(task), { [ROW]: task });
+
+/** A task as a live event leaves it: the event's fields (all that change) over the rest of the task. */
+function applyEvent(task: Task, event: TaskEvent): Task {
+  if (event.version < task.version) return task;
+  return {
+    ...task,
+    status: event.status,
+    progress: event.progress,
+    error: event.errorCode ? { code: event.errorCode, message: event.errorMessage ?? event.errorCode } : null,
+    startedAt: event.startedAt ? new Date(event.startedAt) : null,
+    finishedAt: event.finishedAt ? new Date(event.finishedAt) : null,
+    version: event.version,
+  };
+}
+
+const FINAL: ReadonlySet<string> = new Set(["SUCCEEDED", "FAILED", "CANCELED"]);
+
+/**
+ * The tasks live events are about, per API process. An event carries every field of a task that changes
+ * after creation (status, progress, error, start and finish, version: the worker's and the service's updates
+ * touch nothing else a Task shows), so a task is read from PostgreSQL once, on its first event here (or
+ * taken from a subscriber's starting read), not once per event: the rest of the task is kept and the event
+ * laid over it. Unfinished tasks only (a final event is the last) and for a while (account erasure rewrites
+ * prompts without an event; it cancels the account's unfinished tasks first).
+ */
+class LiveTasks {
+  private readonly tasks = new LRUCache<string, Task>({ max: 20_000, ttl: 10 * 60_000 });
+
+  fromEvent(event: TaskEvent, ctx: Context): Task | Promise<Task> {
+    const row = (event as StartingEvent)[ROW];
+    const known = row ? toTask(row) : this.tasks.get(event.id);
+    if (known) return this.keep(applyEvent(known, event));
+    return ctx.services.tasks.byIds([event.id]).then(([entity]) => {
+      if (!entity) throw new NotFoundError("Task");
+      return this.keep(applyEvent(toTask(entity), event));
     });
   }
-  return task;
+
+  /** Keeps the newest state seen of an unfinished task; answers it. */
+  private keep(task: Task): Task {
+    if (FINAL.has(task.status)) this.tasks.delete(task.id);
+    else if ((this.tasks.get(task.id)?.version ?? -1) < task.version) this.tasks.set(task.id, task);
+    return task;
+  }
 }
