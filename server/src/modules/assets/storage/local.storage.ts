@@ -13,11 +13,34 @@ export class LocalStorage implements Storage {
     return path.join(this.root, key);
   }
 
+  /** Directories made by this process (a task's files share one): one mkdir for them, not one per file. */
+  private readonly made = new Map<string, Promise<unknown>>();
+
+  private ensureDirectory(directory: string): Promise<unknown> {
+    let made = this.made.get(directory);
+    if (!made) {
+      if (this.made.size >= 1000) this.made.clear();
+      made = fs.mkdir(directory, { recursive: true });
+      made.catch(() => this.made.delete(directory));
+      this.made.set(directory, made);
+    }
+    return made;
+  }
+
   async put(key: string, data: Buffer): Promise<void> {
     const target = this.file(key);
-    await fs.mkdir(path.dirname(target), { recursive: true });
+    const directory = path.dirname(target);
+    await this.ensureDirectory(directory);
     const temporary = `${target}.${process.pid}.${Date.now()}.tmp`;
-    await fs.writeFile(temporary, data);
+    try {
+      await fs.writeFile(temporary, data);
+    } catch (err) {
+      // The directory went since this process made it (someone emptied the store): make it again.
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      this.made.delete(directory);
+      await this.ensureDirectory(directory);
+      await fs.writeFile(temporary, data);
+    }
     await fs.rename(temporary, target);
   }
 
