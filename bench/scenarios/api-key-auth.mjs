@@ -30,13 +30,15 @@ async function keyResolutionMicros(databaseUrl, key) {
   await import("reflect-metadata");
   const { createDataSource } = await import(dist("infra/db.js"));
   const { ApiKeyService } = await import(dist("modules/accounts/api-key.service.js"));
+  const { SessionService } = await import(dist("modules/accounts/session.service.js"));
   const { AuthService } = await import(dist("modules/accounts/auth.service.js"));
   const db = await createDataSource(databaseUrl, 1);
   await db.initialize();
   try {
     // A bus that never announces anything (the cache needs one to keep keys at all).
     const bus = { subscribe: () => ({ [Symbol.asyncIterator]: () => ({ next: () => new Promise(() => {}) }) }) };
-    const auth = new AuthService(null, new ApiKeyService(db, null, bus));
+    const sessions = new SessionService(db, bus, 30);
+    const auth = new AuthService(sessions, new ApiKeyService(db, sessions));
     const headers = { authorization: `Bearer ${key}` };
     if (!(await auth.authenticate(headers))) throw new Error("the bench key does not authenticate");
     const samples = [];

@@ -119,7 +119,7 @@ export interface Infrastructure {
 export function createServices({ db, redis, pubsub, logger, queues }: Infrastructure, config: Config): Services {
   const mail = new MailService(config.SMTP_URL, config.MAIL_FROM, logger);
   const sessions = new SessionService(db, pubsub, config.SESSION_TTL_DAYS);
-  const apiKeys = new ApiKeyService(db, sessions, pubsub);
+  const apiKeys = new ApiKeyService(db, sessions);
   const messages = new MessageService(db, pubsub);
   const terms = new TermsService(db);
   const limits = new RateLimits(redis, config.REDIS_PREFIX, ACCOUNT_LIMITS);

@@ -391,7 +391,7 @@ export class AccountService {
    * installation would have nobody to run it). Takes effect on the account's next request.
    */
   async setRole(accountId: string, role: AccountRole): Promise<AccountEntity> {
-    return this.db.transaction(async (manager) => {
+    const changed = await this.db.transaction(async (manager) => {
       // One role change at a time, so two admins demoting each other cannot leave none.
       await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended('account-roles', 0))`);
       const account = await manager.getRepository(AccountEntity).findOneBy({ id: accountId });
@@ -405,6 +405,9 @@ export class AccountService {
       await manager.getRepository(AccountEntity).update({ id: accountId }, { role });
       return manager.getRepository(AccountEntity).findOneByOrFail({ id: accountId });
     });
+    // Cached credentials carry the role: every process drops the account's (none is revoked).
+    this.sessions.announce({ accountId, sessionIds: [], apiKeyIds: [] });
+    return changed;
   }
 
   /** A verified account with the current terms accepted (admin bootstrap, tests' factories). */

@@ -2,30 +2,18 @@ import { parseInput } from "../../infra/validation.js";
 import type { DataSource } from "typeorm";
 import { z } from "zod";
 import { BadUserInputError, NotFoundError } from "../../infra/errors.js";
-import type { PubSubBus } from "../../infra/pubsub.js";
 import { queryPrepared } from "../../infra/sql.js";
 import { digestsEqual, randomCode, randomToken, sha256 } from "../../infra/tokens.js";
 import type { AccountRole } from "./account.entity.js";
-import { CREDENTIALS_REVOKED, type CredentialsRevokedEvent } from "./accounts.topics.js";
 import { ApiKeyEntity } from "./api-key.entity.js";
 import type { SessionService } from "./session.service.js";
-import { API_SCOPES, type Viewer, type ViewerRestriction } from "./viewer.js";
-import { LRUCache } from "lru-cache";
+import { API_SCOPES, viewerRestrictions, type RestrictionsJson, type Viewer } from "./viewer.js";
 
 const KEY_PREFIX = "nvk_";
 const KEY_PATTERN = /^nvk_([0-9A-Z]{12})_([A-Za-z0-9_-]{43})$/;
 const MAX_ACTIVE_KEYS = 50;
 /** last_used_at is written at most once a minute per key (and process), not on every request. */
 const TOUCH_INTERVAL_MS = 60_000;
-/**
- * A resolved key is reused by a process for at most this long. Revocation, restriction and deletion reach
- * every process at once (CREDENTIALS_REVOKED on the pub/sub bus); this only bounds what a lost message or a
- * change written around the services (by hand in the database) can cost.
- */
-const CACHE_TTL_MS = 10_000;
-/** Resolved keys kept per process, least recently used dropped first. */
-const CACHE_MAX = 10_000;
-
 /**
  * The key (by lookup id), its account and the restrictions in force in one round trip. Restrictions are the
  * risk module's rule (RestrictionService.active: not lifted, not ended, newest first), read here as the
@@ -50,16 +38,7 @@ interface KeyRow {
   last_used_at: Date | null;
   expires_at: Date | null;
   role: AccountRole;
-  restrictions: { scopes: string[]; reason: string; endsAt: string | null }[] | null;
-}
-
-interface CachedKey {
-  /** The viewer the key resolved to (an account without restrictions in force: only those are kept). */
-  viewer: Viewer;
-  /** Epoch milliseconds: the TTL, or the key's expiry when sooner. */
-  validUntil: number;
-  /** When last_used_at was last written (or read) by this process. */
-  touchedAt: number;
+  restrictions: RestrictionsJson;
 }
 
 const createSchema = z.object({
@@ -80,23 +59,14 @@ export interface NewApiKey {
  * Developer API keys: `nvk_<lookup id>_<32 random bytes>`. The lookup id finds the row through a unique
  * index; the SHA-256 of the whole key is compared in constant time (argon2 would cost ~20 ms per request).
  *
- * A key that resolved is kept per process by the SHA-256 of the whole key for a few seconds (CACHE_TTL_MS,
- * never past its expiry), so a request with a known key costs no SQL. Every process drops an account's keys
- * as soon as CREDENTIALS_REVOKED names the account (a key revoked, a restriction started, the account
- * deleted); keys of accounts with a restriction in force are never kept, so lifting one needs no message.
+ * A key that resolved is kept per process by the SHA-256 of the whole key for a few seconds, never past its
+ * expiry (credential-cache.ts, shared with sessions), so a request with a known key costs no SQL.
  */
 export class ApiKeyService {
-  /** Resolved keys by SHA-256 of the key; the least recently used go first when it is full. */
-  private readonly cache = new LRUCache<string, CachedKey>({ max: CACHE_MAX });
-  /** Bumped by every invalidation: a lookup that began before one does not fill the cache. */
-  private epoch = 0;
-  private listening = false;
-
   constructor(
     private readonly db: DataSource,
+    /** Announces revocations, and holds the cache of resolved credentials (keys and sessions alike). */
     private readonly sessions: SessionService,
-    /** The bus CREDENTIALS_REVOKED travels on: every process drops the revoked keys from its cache. */
-    private readonly pubsub: PubSubBus,
   ) {}
 
   private get repo() {
@@ -157,7 +127,6 @@ export class ApiKeyService {
       if (!existing) throw new NotFoundError("API key");
       return existing; // already revoked: revoking again is a no-op
     }
-    this.forget(accountId);
     this.sessions.announce({ accountId, sessionIds: [], apiKeyIds: [id] });
     return this.repo.findOneByOrFail({ id });
   }
@@ -167,7 +136,6 @@ export class ApiKeyService {
     await this.db.query(`UPDATE api_key SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL`, [
       accountId,
     ]);
-    this.forget(accountId);
     this.sessions.announce({ accountId, sessionIds: [], apiKeyIds: "ALL" });
   }
 
@@ -178,18 +146,18 @@ export class ApiKeyService {
   async authenticate(token: string): Promise<Viewer | null> {
     const match = KEY_PATTERN.exec(token);
     if (!match) return null;
-    this.listen();
+    const cache = this.sessions.credentials;
     const hash = sha256(token);
     const now = Date.now();
-    const cached = this.cache.get(hash);
-    if (cached && now < cached.validUntil) {
+    const cached = cache.get(hash, now);
+    if (cached) {
       if (now - cached.touchedAt > TOUCH_INTERVAL_MS) {
         cached.touchedAt = now;
         this.touch(cached.viewer.apiKeyId!);
       }
       return { ...cached.viewer, restrictions: [] };
     }
-    const epoch = this.epoch;
+    const epoch = cache.beginLookup();
     const row = (await queryPrepared<KeyRow>(this.db, AUTHENTICATE_SQL, [match[1]]))[0];
     if (!row || !digestsEqual(row.secret_hash, hash)) return null;
     let touchedAt = row.last_used_at?.getTime() ?? 0;
@@ -197,11 +165,6 @@ export class ApiKeyService {
       touchedAt = now;
       this.touch(row.id);
     }
-    const restrictions: ViewerRestriction[] = (row.restrictions ?? []).map((r) => ({
-      scopes: r.scopes,
-      reason: r.reason,
-      endsAt: r.endsAt === null ? null : new Date(r.endsAt),
-    }));
     const viewer: Viewer = {
       accountId: row.account_id,
       role: row.role,
@@ -209,14 +172,9 @@ export class ApiKeyService {
       sessionId: null,
       apiKeyId: row.id,
       scopes: row.scopes,
-      restrictions,
+      restrictions: viewerRestrictions(row.restrictions),
     };
-    // Not when an invalidation arrived meanwhile (the row may predate the change it announced), nor
-    // without the bus that would announce the next one.
-    if (!restrictions.length && epoch === this.epoch && this.listening) {
-      const validUntil = Math.min(now + CACHE_TTL_MS, row.expires_at?.getTime() ?? Infinity);
-      this.cache.set(hash, { viewer: { ...viewer, restrictions: [] }, validUntil, touchedAt });
-    }
+    cache.remember(hash, epoch, viewer, row.expires_at?.getTime() ?? null, touchedAt, now);
     return viewer;
   }
 
@@ -229,29 +187,5 @@ export class ApiKeyService {
         [id],
       )
       .catch(() => undefined);
-  }
-
-  /** Drops every cached key of the account (this process); the others hear CREDENTIALS_REVOKED. */
-  forget(accountId: string): void {
-    this.epoch++;
-    const hashes = [...this.cache.entries()].filter(([, entry]) => entry.viewer.accountId === accountId);
-    for (const [hash] of hashes) this.cache.delete(hash);
-  }
-
-  /**
-   * Listens to CREDENTIALS_REVOKED once, from the first authentication (API processes only). Any event of
-   * an account drops its keys: revocations name keys, restrictions of any scope and deletions announce too.
-   */
-  private listen(): void {
-    if (this.listening) return;
-    this.listening = true;
-    const events = this.pubsub.subscribe<CredentialsRevokedEvent>(CREDENTIALS_REVOKED)[Symbol.asyncIterator]();
-    void (async () => {
-      for (let next = await events.next(); !next.done; next = await events.next()) this.forget(next.value.accountId);
-    })().catch(() => {
-      // The bus is gone (shutdown): nothing is kept any more, so nothing can go stale.
-      this.listening = false;
-      this.cache.clear();
-    });
   }
 }

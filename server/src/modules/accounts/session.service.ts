@@ -6,7 +6,8 @@ import { randomToken, sha256 } from "../../infra/tokens.js";
 import type { AccountRole } from "./account.entity.js";
 import { CREDENTIALS_REVOKED, type CredentialsRevokedEvent } from "./accounts.topics.js";
 import { SessionEntity } from "./session.entity.js";
-import { API_SCOPES, type Viewer } from "./viewer.js";
+import { CredentialCache } from "./credential-cache.js";
+import { API_SCOPES, viewerRestrictions, type RestrictionsJson, type Viewer } from "./viewer.js";
 
 export const SESSION_COOKIE = "novart_session";
 const SESSION_PREFIX = "nvs_";
@@ -19,7 +20,7 @@ const TOUCH_INTERVAL_MS = 60_000;
  * authenticates with one statement; the risk module still owns and writes the table.
  */
 const AUTHENTICATE_SQL = `
-  SELECT s.id, s.account_id, s.last_seen_at, a.role,
+  SELECT s.id, s.account_id, s.last_seen_at, s.expires_at, a.role,
          (SELECT json_agg(json_build_object('scopes', r.scopes, 'reason', r.reason, 'endsAt', r.ends_at)
                           ORDER BY r.created_at DESC)
             FROM account_restriction r
@@ -32,8 +33,9 @@ interface SessionRow {
   id: string;
   account_id: string;
   last_seen_at: Date;
+  expires_at: Date;
   role: AccountRole;
-  restrictions: { scopes: string[]; reason: string; endsAt: string | null }[] | null;
+  restrictions: RestrictionsJson;
 }
 
 export interface NewSession {
@@ -43,11 +45,16 @@ export interface NewSession {
 
 /** Sessions: opaque random tokens, stored as SHA-256, with a sliding expiry. */
 export class SessionService {
+  /** Sessions and API keys that resolved lately (both services use it; `announce` invalidates it). */
+  readonly credentials: CredentialCache;
+
   constructor(
     private readonly db: DataSource,
     private readonly pubsub: PubSubBus,
     private readonly ttlDays: number,
-  ) {}
+  ) {
+    this.credentials = new CredentialCache(pubsub);
+  }
 
   private get repo() {
     return this.db.getRepository(SessionEntity);
@@ -75,36 +82,53 @@ export class SessionService {
   }
 
   /**
-   * The viewer of a live session token, or null: one prepared statement (session, account and the
-   * restrictions in force), and a throttled touch.
+   * The viewer of a live session token, or null: from this process's cache when it resolved lately (no
+   * SQL), else one prepared statement (session, account and the restrictions in force); a throttled touch.
    */
   async authenticate(token: string): Promise<Viewer | null> {
-    const rows = await queryPrepared<SessionRow>(this.db, AUTHENTICATE_SQL, [sha256(token)]);
-    const row = rows[0];
-    if (!row) return null;
-    if (Date.now() - row.last_seen_at.getTime() > TOUCH_INTERVAL_MS) {
-      // Conditional, so concurrent requests of one session write once; not awaited by the request.
-      void this.db
-        .query(
-          `UPDATE session SET last_seen_at = now(), expires_at = now() + make_interval(days => $2)
-            WHERE id = $1 AND last_seen_at < now() - interval '1 minute'`,
-          [row.id, this.ttlDays],
-        )
-        .catch(() => undefined);
+    const hash = sha256(token);
+    const now = Date.now();
+    const cached = this.credentials.get(hash, now);
+    if (cached) {
+      if (now - cached.touchedAt > TOUCH_INTERVAL_MS) {
+        cached.touchedAt = now;
+        this.touch(cached.viewer.sessionId!);
+      }
+      return { ...cached.viewer, restrictions: [] };
     }
-    return {
+    const epoch = this.credentials.beginLookup();
+    const row = (await queryPrepared<SessionRow>(this.db, AUTHENTICATE_SQL, [hash]))[0];
+    if (!row) return null;
+    let touchedAt = row.last_seen_at.getTime();
+    if (now - touchedAt > TOUCH_INTERVAL_MS) {
+      touchedAt = now;
+      this.touch(row.id);
+    }
+    const viewer: Viewer = {
       accountId: row.account_id,
       role: row.role,
       via: "SESSION",
       sessionId: row.id,
       apiKeyId: null,
       scopes: API_SCOPES,
-      restrictions: (row.restrictions ?? []).map((r) => ({
-        scopes: r.scopes,
-        reason: r.reason,
-        endsAt: r.endsAt === null ? null : new Date(r.endsAt),
-      })),
+      restrictions: viewerRestrictions(row.restrictions),
     };
+    this.credentials.remember(hash, epoch, viewer, row.expires_at.getTime(), touchedAt, now);
+    return viewer;
+  }
+
+  /**
+   * Slides last_seen_at and the expiry; conditional, so concurrent requests (and processes) of one session
+   * write once a minute; not awaited by the request.
+   */
+  private touch(id: string): void {
+    void this.db
+      .query(
+        `UPDATE session SET last_seen_at = now(), expires_at = now() + make_interval(days => $2)
+          WHERE id = $1 AND last_seen_at < now() - interval '1 minute'`,
+        [id, this.ttlDays],
+      )
+      .catch(() => undefined);
   }
 
   listActive(accountId: string): Promise<SessionEntity[]> {
@@ -143,7 +167,12 @@ export class SessionService {
     return ids.length;
   }
 
+  /**
+   * Tells every process that credentials of the account changed (revoked, restricted, role changed,
+   * deleted): this one drops its cached ones at once, the others when the message arrives.
+   */
   announce(event: CredentialsRevokedEvent): void {
+    this.credentials.forget(event.accountId);
     this.pubsub.publish(CREDENTIALS_REVOKED, event);
   }
 

@@ -23,6 +23,17 @@ export interface ViewerRestriction {
   endsAt: Date | null;
 }
 
+/** The restrictions column of the authentication statements (a JSON aggregate, null for none). */
+export type RestrictionsJson = { scopes: string[]; reason: string; endsAt: string | null }[] | null;
+
+export function viewerRestrictions(json: RestrictionsJson): ViewerRestriction[] {
+  return (json ?? []).map((r) => ({
+    scopes: r.scopes,
+    reason: r.reason,
+    endsAt: r.endsAt === null ? null : new Date(r.endsAt),
+  }));
+}
+
 /** The restriction in force that covers `scope`, if any (ALL covers every scope). */
 export function restrictionFor(viewer: Viewer, scope: string): ViewerRestriction | undefined {
   return viewer.restrictions?.find((r) => r.scopes.includes("ALL") || r.scopes.includes(scope));

@@ -1,13 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccountRole } from "./account.entity.js";
 import { API_SCOPES } from "./viewer.js";
-import { bearer, createApiKey, errorCode, signedInUser, type SignedInUser } from "../../../test/factories.js";
+import {
+  bearer,
+  createApiKey,
+  errorCode,
+  newSession,
+  signedInUser,
+  type SignedInUser,
+} from "../../../test/factories.js";
 import { REDIS_URL, startTestApp, type TestApp } from "../../../test/harness.js";
 import { freePort, runServer, type ServerProcess } from "../../../test/processes.js";
 
 /**
- * Resolved API keys are cached per process: a change made through API #1 (this process) must hold on the
- * very next request to API #2 (a process of the built server), which had the key cached.
+ * Resolved API keys and sessions are cached per process: a change made through API #1 (this process) must
+ * hold on the very next request to API #2 (a process of the built server), which had the credential cached.
  */
 let t: TestApp;
 let api2: ServerProcess;
@@ -128,5 +135,76 @@ describe("API keys cached per process", () => {
     for (let i = 0; i < 3; i++) expect((await viaApi2(bearer(secret))).body.errors).toBeUndefined();
     await new Promise((resolve) => setTimeout(resolve, expiresAt.getTime() - Date.now() + 20));
     expect((await viaApi2(bearer(secret))).status).toBe(401);
+  });
+});
+
+/** A user whose session API #2 has resolved (and so cached) with a few requests. */
+async function sessionCachedOnApi2() {
+  const user = await signedInUser(t);
+  for (let i = 0; i < 3; i++) expect((await viaApi2(user.headers)).body.errors).toBeUndefined();
+  return user;
+}
+
+describe("sessions cached per process", () => {
+  it("a session signed out through one API process is refused on the next request to another", async () => {
+    const user = await sessionCachedOnApi2();
+    const other = await newSession(t, user.account.id);
+    for (let i = 0; i < 3; i++) expect((await viaApi2(other.headers)).body.errors).toBeUndefined();
+    expect((await t.graphql(`mutation { signOut { ok } }`, undefined, user.headers)).body.errors).toBeUndefined();
+    expect((await viaApi2(user.headers)).status).toBe(401);
+    // Only that session: the account's other one goes on.
+    expect((await viaApi2(other.headers)).body.errors).toBeUndefined();
+    await t.app.services.sessions.revokeAll(user.account.id);
+    expect((await viaApi2(other.headers)).status).toBe(401);
+  });
+
+  it("a restriction holds at once on the other process, and its lift too", async () => {
+    const user = await sessionCachedOnApi2();
+    const restriction = await t.app.services.restrictions.restrict(moderator.account.id, {
+      accountId: user.account.id,
+      scopes: ["TASKS"],
+      durationMinutes: null,
+      reason: "Spam",
+      revokeApiKeys: false,
+    });
+    const create = `mutation { createTask(input: { prompt: "a cat", model: "novart-sketch", width: 512, height: 512, count: 1 }) { task { id } } }`;
+    expect(errorCode(await viaApi2(user.headers, create))).toBe("ACCOUNT_RESTRICTED");
+    await t.app.services.restrictions.lift(restriction.id, "Cleared up");
+    expect(errorCode(await viaApi2(user.headers, create))).not.toBe("ACCOUNT_RESTRICTED");
+  });
+
+  it("a role change holds on the next request to the other process, for sessions and keys alike", async () => {
+    const user = await sessionCachedOnApi2();
+    const key = await createApiKey(t, user, ["ACCOUNT_READ"]);
+    for (let i = 0; i < 3; i++) expect((await viaApi2(key.headers)).body.errors).toBeUndefined();
+    const rules = `{ moderationRules { id } }`;
+    expect(errorCode(await viaApi2(user.headers, rules))).toBe("FORBIDDEN");
+    // An administrator changes the role through API #1; the change holds on API #2's next request.
+    const admin = await signedInUser(t, { role: AccountRole.ADMIN });
+    const setRole = async (role: AccountRole) => {
+      const res = await t.graphql(
+        `mutation($id: ID!, $role: AccountRole!) { setAccountRole(accountId: $id, role: $role) { account { id } } }`,
+        { id: user.account.id, role },
+        admin.headers,
+      );
+      expect(res.body.errors).toBeUndefined();
+    };
+    await setRole(AccountRole.MODERATOR);
+    expect((await viaApi2(user.headers, rules)).body.errors).toBeUndefined();
+    await setRole(AccountRole.USER);
+    expect(errorCode(await viaApi2(user.headers, rules))).toBe("FORBIDDEN");
+    // The key resolves to the account's role too (it cannot read rules for lack of scope, whatever the role).
+    const me = await viaApi2(key.headers, `{ me { id role } }`);
+    expect(me.body.data).toEqual({ me: { id: user.account.id, role: "USER" } });
+  });
+
+  it("a session cached on another process is refused once it expires", async () => {
+    const user = await signedInUser(t);
+    await t.app.db.query(`UPDATE session SET expires_at = now() + interval '2 seconds' WHERE id = $1`, [
+      user.sessionId,
+    ]);
+    for (let i = 0; i < 3; i++) expect((await viaApi2(user.headers)).body.errors).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    expect((await viaApi2(user.headers)).status).toBe(401);
   });
 });
