@@ -258,6 +258,14 @@ describe("SubscriptionFanout", () => {
     const [g1, , plainErrors] = await Promise.all([a1, a2, plainA].map((c) => c.frameCount(4)));
     expect(g1[3]).toBe(plainErrors[3]);
     expect(g1[3]).toContain("masked: resolver failed");
+    // Frames of every length class (7-bit, 16-bit and 64-bit lengths) and non-ASCII text.
+    for (const id of ["é".repeat(100), "x".repeat(70_000)]) {
+      ours.hub.publish("news", { id });
+      plain.hub.publish("news", { id });
+    }
+    const [h1, h2, plainLong] = await Promise.all([a1, a2, plainA].map((c) => c.frameCount(6)));
+    expect(h1.slice(4)).toEqual(plainLong.slice(4));
+    expect(h2.slice(4)).toEqual(plainLong.slice(4));
   });
 
   it("never lets two viewers on the same document see each other's data", async () => {

@@ -76,6 +76,48 @@ export function shareLive<T extends AsyncIterable<unknown>, E>(source: T, live: 
 
 const CLOSING_BRACE = 0x7d;
 
+/** What `ws` keeps of a server socket that a frame written around its sender must respect (see below). */
+interface SocketInternals {
+  _socket?: { write(chunk: Buffer): boolean; writable?: boolean };
+  _sender?: { _state?: unknown; _firstFragment?: unknown };
+}
+
+/**
+ * Sends `prefix + payload + "}"` as one unmasked text frame, the bytes `socket.send(text)` would put on the
+ * wire. The fan-out's cost per subscriber is this call, so the frame is built as one buffer (header
+ * included) and written to the TCP socket in one write when `ws`'s sender is idle: no per-message options,
+ * no header buffer, no cork and two-chunk writev. The sender is idle when it is in its default state (not
+ * compressing or reading a Blob, so nothing queued) between messages: it writes each frame of its own
+ * synchronously and whole, so ours cannot land inside one. graphql-ws sends text and pings only; this
+ * server negotiates no compression (an uncompressed frame would be valid with it anyway). Anything else, or
+ * a `ws` whose internals look different, goes through `socket.send`.
+ */
+function sendTextFrame(socket: WebSocket, prefix: Buffer, payload: Buffer) {
+  const length = prefix.length + payload.length + 1;
+  const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(header + length);
+  frame[0] = 0x81; // FIN, text
+  if (header === 2) frame[1] = length;
+  else if (header === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(0, 2);
+    frame.writeUInt32BE(length, 6);
+  }
+  prefix.copy(frame, header);
+  payload.copy(frame, header + prefix.length);
+  frame[frame.length - 1] = CLOSING_BRACE;
+  const internals = socket as unknown as SocketInternals;
+  const sender = internals._sender;
+  if (sender?._state === 0 && sender._firstFragment === true && internals._socket?.writable) {
+    internals._socket.write(frame);
+  } else {
+    socket.send(frame.subarray(header), { binary: false });
+  }
+}
+
 /** A subscriber's socket and operation id, carried from `onSubscribe` to `subscribe` in the exec args. */
 const MEMBER = Symbol("subscriptionFanoutMember");
 
@@ -288,14 +330,7 @@ class Member implements AsyncGenerator<never, undefined> {
   private write(payload: Buffer) {
     // As graphql-ws's own send: nothing goes to a socket that is closing.
     if (this.closed || this.socket.readyState !== this.socket.OPEN) return;
-    // The frame's bytes in one buffer (from the pool for small frames), sent as the text frame graphql-ws
-    // would send: no string to build, measure and encode per subscriber.
-    const { prefix } = this;
-    const frame = Buffer.allocUnsafe(prefix.length + payload.length + 1);
-    prefix.copy(frame, 0);
-    payload.copy(frame, prefix.length);
-    frame[frame.length - 1] = CLOSING_BRACE;
-    this.socket.send(frame, { binary: false });
+    sendTextFrame(this.socket, this.prefix, payload);
   }
 
   private fail(err: unknown) {
