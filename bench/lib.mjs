@@ -147,8 +147,11 @@ export async function startApi(databaseUrl, env = {}) {
 /** Starts a hand-written baseline (a script under bench/), instrumented like the server. */
 export async function startBaseline(script, databaseUrl, env = {}) {
   const [port, statsPort] = [await freePort(), await freePort()];
+  const args = ["--import", "./bench/instrument.mjs"];
+  // Baselines are profiled too: R2's "ours" server is started as one (bench/graphql-layer-server.mjs).
+  if (profileDir) args.push("--cpu-prof", "--cpu-prof-dir", path.resolve(profileDir));
   const child = await startProcess(
-    ["--import", "./bench/instrument.mjs", script],
+    [...args, script],
     { PORT: String(port), DATABASE_URL: databaseUrl, BENCH_STATS_PORT: String(statsPort), ...env },
     `http://127.0.0.1:${port}/`,
   );

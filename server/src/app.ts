@@ -341,7 +341,8 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
   const redisErrors = (name: string) => (err: Error) =>
     logger.warn({ err: err.message, connection: name }, "redis error");
   const target = redisTarget(config);
-  const redis = createRedis(target).on("error", redisErrors("command"));
+  // Commands of concurrent requests (each request's budget, above all) go out in one write per tick.
+  const redis = createRedis(target, { enableAutoPipelining: true }).on("error", redisErrors("command"));
   // List queries on the replicas of DATABASE_REPLICA_URLS, if any; accounts' fresh writes are marked in Redis.
   useReadReplicas(db, new RedisWriteMarks(redis, config.REDIS_PREFIX), logger);
   const publishClient = createRedis(target).on("error", redisErrors("publish"));

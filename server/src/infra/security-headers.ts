@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { IncomingMessage, ServerResponse } from "node:http";
+import { Socket } from "node:net";
 import helmet from "helmet";
 import type { Config } from "./config.js";
 
@@ -31,11 +32,23 @@ export function createSecurityHeaders(options: {
     crossOriginOpenerPolicy: { policy: "same-origin" },
     crossOriginResourcePolicy: { policy: "same-origin" },
   });
+  // helmet's headers depend on nothing in the request: worked out once, then set on each response as they are.
+  const fixed = helmetHeaders(headers);
   return (req, res) => {
-    headers(req, res, () => undefined);
+    for (const [name, value] of fixed) res.setHeader(name, value);
     // Signed file links are handed to API clients and webhook receivers, who may show them on their sites.
     if (req.url?.startsWith("/files/")) res.setHeader("cross-origin-resource-policy", "cross-origin");
   };
+}
+
+/** The headers a helmet middleware sets on a response (it sets the same ones on every response). */
+function helmetHeaders(
+  middleware: (req: IncomingMessage, res: ServerResponse, next: () => void) => void,
+): [string, string | number | string[]][] {
+  const req = new IncomingMessage(new Socket());
+  const res = new ServerResponse(req);
+  middleware(req, res, () => undefined);
+  return Object.entries(res.getHeaders()).map(([name, value]) => [name, value as string | number | string[]]);
 }
 
 /** The inline `<script>` elements of a page (those without `src`), as CSP hash sources. */
