@@ -135,6 +135,37 @@ describe("createTask", () => {
     expect(conflict.body.errors?.[0].extensions?.code).toBe("IDEMPOTENCY_CONFLICT");
   });
 
+  it("charges a model's new price at once, though the model was read before the change", async () => {
+    const u = await fundedUser(100);
+    const first = await t.graphql<Created>(CREATE, { input: input({ count: 1, model: "novart-mosaic" }) }, u.headers);
+    const price = first.body.data!.createTask.task.cost;
+    // Behind the catalogue's back (another process, or SQL): this process's copy of the model is now stale.
+    await t.app.db.query(
+      `UPDATE generation_model SET credits_per_image = credits_per_image + 1 WHERE slug = 'novart-mosaic'`,
+    );
+    try {
+      const second = await t.graphql<Created>(
+        CREATE,
+        { input: input({ count: 1, model: "novart-mosaic" }) },
+        u.headers,
+      );
+      expect(second.body.errors).toBeUndefined();
+      expect(second.body.data!.createTask.task.cost).toBeGreaterThan(price);
+      const charged = (await t.app.db.query(
+        `SELECT -sum(paid_delta + bonus_delta)::int AS n FROM ledger_entry WHERE account_id = $1 AND kind = 'TASK_CHARGE'`,
+        [u.account.id],
+      )) as { n: number }[];
+      expect(charged[0].n).toBe(price + second.body.data!.createTask.task.cost);
+      await t.app.db.query(`UPDATE generation_model SET enabled = false WHERE slug = 'novart-mosaic'`);
+      const disabled = await t.graphql(CREATE, { input: input({ count: 1, model: "novart-mosaic" }) }, u.headers);
+      expect(disabled.body.errors?.[0].extensions?.code).toBe("NOT_FOUND");
+    } finally {
+      await t.app.db.query(
+        `UPDATE generation_model SET credits_per_image = credits_per_image - 1, enabled = true WHERE slug = 'novart-mosaic'`,
+      );
+    }
+  });
+
   it("needs tasks:write for API keys", async () => {
     const { secret } = await t.app.services.apiKeys.create(user.account.id, { name: "reader", scopes: ["tasks:read"] });
     const res = await t.graphql(CREATE, { input: input() }, { authorization: `Bearer ${secret}` });
