@@ -272,33 +272,48 @@ function applyEvent(task: Task, event: TaskEvent): Task {
   };
 }
 
-const FINAL: ReadonlySet<string> = new Set(["SUCCEEDED", "FAILED", "CANCELED"]);
-
 /**
  * The tasks live events are about, per API process. An event carries every field of a task that changes
  * after creation (status, progress, error, start and finish, version: the worker's and the service's updates
  * touch nothing else a Task shows), so a task is read from PostgreSQL once, on its first event here (or
- * taken from a subscriber's starting read), not once per event: the rest of the task is kept and the event
- * laid over it. Unfinished tasks only (a final event is the last) and for a while (account erasure rewrites
- * prompts without an event; it cancels the account's unfinished tasks first).
+ * taken from a subscriber's starting read), not once per event: the newest state seen is kept and each
+ * event laid over it. For a while only (account erasure rewrites prompts without an event; it cancels the
+ * account's unfinished tasks first, and finished tasks get no more events).
+ *
+ * Answers never go back in time: an event older than the state kept (a slow one, or one read after the
+ * row had moved on) answers the newer state, and concurrent first events of a task share one read, so the
+ * frames of a task, sent in event order, show its states in order.
  */
 class LiveTasks {
-  private readonly tasks = new LRUCache<string, Task>({ max: 20_000, ttl: 10 * 60_000 });
+  private readonly tasks = new LRUCache<string, Task>({ max: 10_000, ttl: 10 * 60_000 });
+  private readonly reading = new Map<string, Promise<Task>>();
 
   fromEvent(event: TaskEvent, ctx: Context): Task | Promise<Task> {
     const row = (event as StartingEvent)[ROW];
-    const known = row ? toTask(row) : this.tasks.get(event.id);
-    if (known) return this.keep(applyEvent(known, event));
-    return ctx.services.tasks.byIds([event.id]).then(([entity]) => {
-      if (!entity) throw new NotFoundError("Task");
-      return this.keep(applyEvent(toTask(entity), event));
-    });
+    if (row) return this.merge(toTask(row), event);
+    const kept = this.tasks.get(event.id);
+    if (kept) return this.merge(kept, event);
+    let read = this.reading.get(event.id);
+    if (!read) {
+      const started = ctx.services.tasks.byIds([event.id]).then(([entity]) => {
+        if (!entity) throw new NotFoundError("Task");
+        return toTask(entity);
+      });
+      const done = () => {
+        if (this.reading.get(event.id) === started) this.reading.delete(event.id);
+      };
+      started.then(done, done);
+      this.reading.set(event.id, (read = started));
+    }
+    return read.then((task) => this.merge(task, event));
   }
 
-  /** Keeps the newest state seen of an unfinished task; answers it. */
-  private keep(task: Task): Task {
-    if (FINAL.has(task.status)) this.tasks.delete(task.id);
-    else if ((this.tasks.get(task.id)?.version ?? -1) < task.version) this.tasks.set(task.id, task);
+  /** The newest of `base` with the event laid over it and the state kept; kept from then on. */
+  private merge(base: Task, event: TaskEvent): Task {
+    const task = applyEvent(base, event);
+    const kept = this.tasks.get(task.id);
+    if (kept && kept.version >= task.version) return kept;
+    this.tasks.set(task.id, task);
     return task;
   }
 }
