@@ -27,7 +27,8 @@ const CONCURRENT_HANDSHAKES = 100;
 const now = () => performance.timeOrigin + performance.now();
 const PROGRESS = Buffer.from('"progress":');
 const NEXT = Buffer.from('"type":"next"');
-const ERRORS = Buffer.from('"payload":{"errors"');
+/** From `"type":"next"` to the first letter of the payload's first key (`,"payload":{"` in between). */
+const PAYLOAD_OFFSET = NEXT.length + ',"payload":{"'.length;
 
 /** Per side (baseline, ours): its clients and what they received. */
 const sides = new Map();
@@ -150,7 +151,8 @@ async function connect({ side, url, document, clients, events, taskIds }) {
           return resolve();
         }
         const at = now();
-        if (data.indexOf(NEXT) < 0) {
+        const next = data.indexOf(NEXT);
+        if (next < 0) {
           // Not a next frame: error, complete or anything else after subscribing.
           const text = String(data);
           if (text.includes('"type":"error"')) health.errorFrames++;
@@ -160,7 +162,8 @@ async function connect({ side, url, document, clients, events, taskIds }) {
           return;
         }
         health.nextFrames++;
-        if (data.indexOf(ERRORS) >= 0) {
+        // `"type":"next","payload":{"errors"…` (an error result) or `{"data"…`: one byte tells, no scan.
+        if (data[next + PAYLOAD_OFFSET] === 0x65) {
           // A next frame whose payload is an error result (no task in it): counted, not delivered.
           health.errorPayloads++;
           sample(health, String(data));
