@@ -1,9 +1,6 @@
 import "reflect-metadata";
-import { createApp } from "./app.js";
 import { ConfigError, loadConfig, type Config } from "./infra/config.js";
-import { createDataSource, ensureDatabase } from "./infra/db.js";
 import { createLogger } from "./infra/logger.js";
-import { runMigrations } from "./infra/migrate.js";
 import { checkServices } from "./infra/preflight.js";
 
 function fail(lines: string[]): never {
@@ -23,6 +20,14 @@ const logger = createLogger(config.LOG_LEVEL, { role: config.ROLE });
 
 const problems = await checkServices(config);
 if (problems.length) fail(problems);
+
+// The application (TypeORM, the schema, every module) is loaded only once the services answer: a missing
+// service is reported without waiting for it, which on a busy machine takes seconds.
+const [{ createApp }, { createDataSource, ensureDatabase }, { runMigrations }] = await Promise.all([
+  import("./app.js"),
+  import("./infra/db.js"),
+  import("./infra/migrate.js"),
+]);
 
 if (config.MIGRATE_ON_START) {
   if (await ensureDatabase(config.DATABASE_URL)) logger.info("created the database");

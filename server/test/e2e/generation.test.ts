@@ -175,7 +175,8 @@ describe("reading tasks", () => {
       id status prompt cost createdAt queuePosition model { slug } owner { id displayName } assets { id width height }
     } } } }`;
     const countStatements = async (n: number) => {
-      // A first request fills the per-process caches (tier limits), which refresh every few seconds.
+      // A first request fills the per-process caches (the session, tier limits), which refresh every few
+      // seconds; the fewest of three requests is the steady state (a refresh may fall into one on a busy machine).
       await t.graphql(query, { n }, user.headers);
       const original = pg.Client.prototype.query;
       let statements = 0;
@@ -183,20 +184,25 @@ describe("reading tasks", () => {
         statements++;
         return (original as (...a: unknown[]) => unknown).apply(this, args);
       } as typeof original;
+      const counts: number[] = [];
       try {
-        const res = await t.graphql<{ tasks: { edges: unknown[] } }>(query, { n }, user.headers);
-        expect(res.body.errors).toBeUndefined();
-        expect(res.body.data!.tasks.edges).toHaveLength(n);
+        for (let i = 0; i < 3; i++) {
+          statements = 0;
+          const res = await t.graphql<{ tasks: { edges: unknown[] } }>(query, { n }, user.headers);
+          expect(res.body.errors).toBeUndefined();
+          expect(res.body.data!.tasks.edges).toHaveLength(n);
+          counts.push(statements);
+        }
       } finally {
         pg.Client.prototype.query = original;
       }
-      return statements;
+      return Math.min(...counts);
     };
     await insertTasks(100);
     const forTen = await countStatements(10);
     const forHundred = await countStatements(100);
     expect(forHundred).toBe(forTen);
-    // The session; the page with its owner and assets; the models.
-    expect(forHundred).toBe(3);
+    // The page with its owner and assets; the models (the session is cached by the process).
+    expect(forHundred).toBe(2);
   });
 });
