@@ -187,6 +187,7 @@ export default async function fanout({ databaseUrl }) {
   const failures = [];
   const sizes = [];
   let version = 1_000;
+  let stopping = false;
   let template;
   try {
     /** 100 event rounds to one side's channels; answers the send time of each event. */
@@ -259,6 +260,10 @@ export default async function fanout({ databaseUrl }) {
 
     for (const n of SIZES) {
       const api = await startApi(databaseUrl, { REDIS_PREFIX: oursPrefix });
+      // A server that dies under the load says why (its stderr), rather than the next read of its RSS.
+      api.child.once("exit", (code, signal) => {
+        if (!stopping) console.error(`fanout N=${n}: the API exited (${code ?? signal}): ${api.child.errors()}`);
+      });
       let baseline;
       try {
         const wsUrl = `${api.origin.replace("http", "ws")}/graphql`;
@@ -367,7 +372,9 @@ export default async function fanout({ databaseUrl }) {
         await askAll(loads, { cmd: "close", side: "ours" });
         await askAll(loads, { cmd: "close", side: "baseline" });
       } finally {
+        stopping = true;
         await Promise.all([stop(api.child), stop(baseline?.child)]);
+        stopping = false;
       }
     }
   } finally {

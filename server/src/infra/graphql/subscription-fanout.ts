@@ -57,6 +57,12 @@ export interface LiveSource<E = unknown> {
    */
   snapshot?(): Promise<readonly E[]>;
   /**
+   * The context the stream's events (and the members' starting events) are executed with, made once per
+   * stream from the first member's (which it defaults to). It must see what that context sees: the group
+   * shares one visibility.
+   */
+  context?(): unknown;
+  /**
    * Per subscriber, once it has joined the stream (events from then on are kept for it): authorizes, reads
    * the events it starts with, and answers its filter for the stream's events (which may keep state).
    *
@@ -161,6 +167,8 @@ interface Feed {
   snapshot?: SnapshotRead;
   /** The read members who joined during `snapshot`'s wait for: it begins when that one is over. */
   nextSnapshot?: Promise<readonly unknown[]>;
+  /** What the stream's events are executed with (the first member's args, with the source's context). */
+  args: ExecutionArgs;
 }
 
 interface SnapshotRead {
@@ -250,7 +258,7 @@ class Member implements AsyncGenerator<never, undefined> {
       if (this.closed) return;
       this.accept = accept;
       // Its own starting events (objects of its own: executed for it alone), then what came meanwhile.
-      for (const event of initial) this.enqueue(this.fanout.payloadFor(this.group, event, this.args));
+      for (const event of initial) this.enqueue(this.fanout.payloadFor(this.group, event, feed.args));
       const early = this.early;
       this.early = undefined;
       for (const { event, payload } of early) if (accept(event)) this.enqueue(payload);
@@ -406,9 +414,10 @@ export class SubscriptionFanout<TContext> {
     let feed = group.feeds.get(live.key);
     if (!feed) {
       const iterator = live.open()[Symbol.asyncIterator]();
-      feed = { key: live.key, group, members: new Set(), iterator, closed: false, joined: 0 };
+      const feedArgs = live.context ? { ...args, contextValue: live.context() } : args;
+      feed = { key: live.key, group, members: new Set(), iterator, closed: false, joined: 0, args: feedArgs };
       group.feeds.set(live.key, feed);
-      void this.runFeed(feed, args);
+      void this.runFeed(feed);
     }
     feed.members.add(member);
     member.joinNumber = ++feed.joined;
@@ -458,7 +467,7 @@ export class SubscriptionFanout<TContext> {
   }
 
   /** Reads a shared stream ahead of its executions; delivers each event to the members in order. */
-  private async runFeed(feed: Feed, args: ExecutionArgs) {
+  private async runFeed(feed: Feed) {
     const queue: { event: unknown; payload: Payload }[] = [];
     let draining: Promise<void> | undefined;
     const drain = async () => {
@@ -474,7 +483,7 @@ export class SubscriptionFanout<TContext> {
       for (;;) {
         const next = await feed.iterator.next();
         if (next.done || feed.closed) break;
-        queue.push({ event: next.value, payload: this.payloadFor(feed.group, next.value, args) });
+        queue.push({ event: next.value, payload: this.payloadFor(feed.group, next.value, feed.args) });
         draining ??= drain();
       }
       await draining;

@@ -14,6 +14,7 @@ import {
   Subscription,
 } from "type-graphql";
 import type { GraphQLResolveInfo } from "graphql";
+import DataLoader from "dataloader";
 import { LRUCache } from "lru-cache";
 import type { Context } from "../../infra/context.js";
 import { selects } from "../../infra/graphql/selection.js";
@@ -38,6 +39,7 @@ import { IdInput } from "../accounts/accounts.types.js";
 import { NotFoundError } from "../../infra/errors.js";
 import { toTaskEvent, type TaskEvent } from "./generation.topics.js";
 import type { AssetEntity } from "../assets/asset.entity.js";
+import type { GenerationModelEntity } from "./generation-model.entity.js";
 import type { TaskEntity } from "./task.entity.js";
 import type { TaskService } from "./task.service.js";
 
@@ -149,7 +151,13 @@ export class TaskResolver {
       if (!ctx.viewer) return source;
       return shareLive(
         source,
-        liveTask(`task:${id}`, () => ctx.services.tasks.streamTask(id), current, viewer),
+        liveTask(
+          `task:${id}`,
+          () => ctx.services.tasks.streamTask(id),
+          current,
+          viewer,
+          () => liveTasksOf(ctx).context(ctx),
+        ),
       );
     },
   })
@@ -158,7 +166,7 @@ export class TaskResolver {
     @Root() event: TaskEvent,
     @Ctx() ctx: Context,
   ): Task | Promise<Task> {
-    return this.liveTasks.fromEvent(event, ctx);
+    return liveTasksOf(ctx).fromEvent(event, ctx);
   }
 
   @Subscription(() => Task, {
@@ -180,16 +188,14 @@ export class TaskResolver {
           () => ctx.services.tasks.streamAccount(accountId),
           () => ctx.services.tasks.unfinished(viewer().accountId),
           viewer,
+          () => liveTasksOf(ctx).context(ctx),
         ),
       );
     },
   })
   myTaskUpdates(@Root() event: TaskEvent, @Ctx() ctx: Context): Task | Promise<Task> {
-    return this.liveTasks.fromEvent(event, ctx);
+    return liveTasksOf(ctx).fromEvent(event, ctx);
   }
-
-  /** The tasks subscriptions answer from (see LiveTasks). */
-  private readonly liveTasks = new LiveTasks();
 }
 
 /**
@@ -229,10 +235,12 @@ function liveTask(
   open: () => AsyncIterable<TaskEvent>,
   current: () => Promise<TaskEntity[]>,
   authorize: () => unknown,
+  context: () => Context,
 ): LiveSource<TaskEvent> {
   return {
     key,
     open,
+    context,
     // The rows come along, so the starting frames are answered without reading them again.
     snapshot: async () => (await current()).map(withRow),
     async start(snapshot) {
@@ -288,6 +296,45 @@ class LiveTasks {
   private readonly tasks = new LRUCache<string, Task>({ max: 10_000, ttl: 10 * 60_000 });
   private readonly reading = new Map<string, Promise<Task>>();
 
+  /**
+   * Models for live events: read at most once per model and 10 s per process (an admin's rename shows in
+   * live frames within that), not once per event.
+   */
+  private readonly models: DataLoader<string, GenerationModelEntity>;
+  /**
+   * Images for live events. A task has asset rows only once SUCCEEDED (the runner inserts them in the
+   * statement that makes it SUCCEEDED), so for a task in any other state (the state its events answer,
+   * kept here) there is nothing to read; a SUCCEEDED task's are read once for all groups (10 s).
+   */
+  private readonly assets: DataLoader<string, AssetEntity[]>;
+
+  constructor(services: Context["services"]) {
+    this.models = new DataLoader(
+      async (ids) => {
+        const found = new Map((await services.catalog.byIds(ids)).map((m) => [m.id, m]));
+        return ids.map((id) => found.get(id) ?? new Error(`model ${id} not found`));
+      },
+      { cacheMap: new LRUCache<string, Promise<GenerationModelEntity>>({ max: 1_000, ttl: 10_000 }) },
+    );
+    const succeeded = (id: string) => this.tasks.get(id)?.status === "SUCCEEDED";
+    this.assets = new DataLoader(
+      async (ids) => {
+        const finished = ids.filter(succeeded);
+        const found = finished.length ? await services.assets.byTasks(finished) : new Map<string, AssetEntity[]>();
+        return ids.map((id) => found.get(id) ?? []);
+      },
+      {
+        cacheKeyFn: (id) => `${id}:${succeeded(id)}`,
+        cacheMap: new LRUCache<string, Promise<AssetEntity[]>>({ max: 10_000, ttl: 10_000 }),
+      },
+    );
+  }
+
+  /** The context live events execute with: the subscriber's, with the model and image loaders above. */
+  context(ctx: Context): Context {
+    return { ...ctx, loaders: { ...ctx.loaders, model: this.models, assetsByTask: this.assets } };
+  }
+
   fromEvent(event: TaskEvent, ctx: Context): Task | Promise<Task> {
     const row = (event as StartingEvent)[ROW];
     if (row) return this.merge(toTask(row), event);
@@ -316,4 +363,13 @@ class LiveTasks {
     this.tasks.set(task.id, task);
     return task;
   }
+}
+
+/** Each app's LiveTasks (by its services): per app, gone with it. */
+const liveTasksByApp = new WeakMap<Context["services"], LiveTasks>();
+
+function liveTasksOf(ctx: Context): LiveTasks {
+  let live = liveTasksByApp.get(ctx.services);
+  if (!live) liveTasksByApp.set(ctx.services, (live = new LiveTasks(ctx.services)));
+  return live;
 }
