@@ -3,6 +3,7 @@ import type { DataSource } from "typeorm";
 import { z } from "zod";
 import { BadUserInputError, NotFoundError } from "../../infra/errors.js";
 import { hydrate, queryPrepared } from "../../infra/sql.js";
+import { LRUCache } from "lru-cache";
 import { GenerationModelEntity } from "./generation-model.entity.js";
 import { creditsForSize } from "./generation.types.js";
 import { ModelChangeEntity } from "./model-change.entity.js";
@@ -59,7 +60,9 @@ const CACHE_MAX = 1000;
 /** The model catalogue: what can be generated, and at what price. */
 export class ModelCatalogService {
   /** Enabled models by slug as last read, with their row version; checked by the statement that uses them. */
-  private readonly cached = new Map<string, { model: GenerationModelEntity; version: string }>();
+  private readonly cached = new LRUCache<string, { model: GenerationModelEntity; version: string }>({
+    max: CACHE_MAX,
+  });
 
   constructor(private readonly db: DataSource) {}
 
@@ -121,7 +124,6 @@ export class ModelCatalogService {
       throw new NotFoundError("Model", { field: "model" });
     }
     const entry = { model, version: String(row.row_version) };
-    if (this.cached.size >= CACHE_MAX) this.cached.clear();
     this.cached.set(input.model, entry);
     return { ...this.price(entry.model, input), version: entry.version };
   }

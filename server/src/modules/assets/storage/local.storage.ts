@@ -3,6 +3,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { assertSafeKey, type Storage } from "./storage.js";
+import { LRUCache } from "lru-cache";
 
 /** Files under a directory (`DATA_DIR`). Writes go to a temporary file first, then rename: never half a file. */
 export class LocalStorage implements Storage {
@@ -14,12 +15,11 @@ export class LocalStorage implements Storage {
   }
 
   /** Directories made by this process (a task's files share one): one mkdir for them, not one per file. */
-  private readonly made = new Map<string, Promise<unknown>>();
+  private readonly made = new LRUCache<string, Promise<unknown>>({ max: 1000 });
 
   private ensureDirectory(directory: string): Promise<unknown> {
     let made = this.made.get(directory);
     if (!made) {
-      if (this.made.size >= 1000) this.made.clear();
       made = fs.mkdir(directory, { recursive: true });
       made.catch(() => this.made.delete(directory));
       this.made.set(directory, made);
