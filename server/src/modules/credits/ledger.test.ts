@@ -4,7 +4,7 @@ import { startTestApp, type TestApp } from "../../../test/harness.js";
 import { MAIN_JS } from "../../../test/processes.js";
 import { AppError } from "../../infra/errors.js";
 import { LedgerKind } from "./ledger-entry.entity.js";
-import type { LedgerService } from "./ledger.service.js";
+import { LedgerService } from "./ledger.service.js";
 
 let t: TestApp;
 let ledger: LedgerService;
@@ -62,6 +62,65 @@ describe("charges under concurrency", () => {
     expect(results.filter((r) => r.applied)).toHaveLength(1);
     expect(new Set(results.map((r) => r.entry.id)).size).toBe(1);
     expect(await ledger.balance(id)).toEqual({ paid: 90, bonus: 0 });
+  });
+});
+
+describe("charges racing in PostgreSQL (as from several API replicas)", () => {
+  // Each LedgerService combines the charges of one account in its own process only: charges through
+  // separate instances, or inside separate transactions, are separate statements that race for the row
+  // lock, as charges from two API processes do. The guards are the FOR UPDATE and the unique reference.
+  it("100 concurrent charges of c through 100 instances on a balance of 50·c: exactly 50 succeed", async () => {
+    const c = 7;
+    const id = await account(30 * c, 20 * c);
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 100 }, (_, i) =>
+        new LedgerService(t.app.db).charge({ accountId: id, amount: c, reference: `task:${id}:p${i}` }),
+      ),
+    );
+    const ok = outcomes.filter((o) => o.status === "fulfilled");
+    const refused = outcomes.filter((o) => o.status === "rejected") as PromiseRejectedResult[];
+    expect(ok).toHaveLength(50);
+    expect(refused).toHaveLength(50);
+    for (const r of refused) expect((r.reason as AppError).code).toBe("INSUFFICIENT_BALANCE");
+    expect(await ledger.balance(id)).toEqual({ paid: 0, bonus: 0 });
+    const sums = await ledgerSum(id);
+    expect(sums).toMatchObject({ paid: 0, bonus: 0, entries: 51 });
+    expect(sums.lowest).toBeGreaterThanOrEqual(0);
+    expect(await ledger.verify()).toEqual([]);
+  });
+
+  it("100 concurrent charges of c, each in its own transaction, on a balance of 50·c: exactly 50 succeed", async () => {
+    const c = 3;
+    const id = await account(25 * c, 25 * c);
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 100 }, (_, i) =>
+        t.app.db.transaction((manager) =>
+          ledger.charge({ accountId: id, amount: c, reference: `task:${id}:x${i}` }, manager),
+        ),
+      ),
+    );
+    expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(50);
+    const refused = outcomes.filter((o) => o.status === "rejected") as PromiseRejectedResult[];
+    expect(refused).toHaveLength(50);
+    for (const r of refused) expect((r.reason as AppError).code).toBe("INSUFFICIENT_BALANCE");
+    expect(await ledger.balance(id)).toEqual({ paid: 0, bonus: 0 });
+    const sums = await ledgerSum(id);
+    expect(sums).toMatchObject({ paid: 0, bonus: 0, entries: 51 });
+    expect(sums.lowest).toBeGreaterThanOrEqual(0);
+    expect(await ledger.verify()).toEqual([]);
+  });
+
+  it("one reference retried 20 times at once through separate instances is applied once", async () => {
+    const id = await account(100);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        new LedgerService(t.app.db).charge({ accountId: id, amount: 10, reference: `task:${id}:once-p` }),
+      ),
+    );
+    expect(results.filter((r) => r.applied)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.entry.id)).size).toBe(1);
+    expect(await ledger.balance(id)).toEqual({ paid: 90, bonus: 0 });
+    expect((await ledgerSum(id)).entries).toBe(2);
   });
 });
 
