@@ -85,15 +85,18 @@ export function createRechargeRouter(deps: {
         : await repo.findOneBy({ email: order.account.toLowerCase() });
       if (!account || account.deletedAt) return fail(res, 404, "NOT_FOUND", "No such account");
 
+      const paid = order.kind === CreditKind.PAID ? order.credits : 0;
+      const bonus = order.kind === CreditKind.BONUS ? order.credits : 0;
       const { entry, applied } = await deps.ledger.credit({
         accountId: account.id,
         kind: LedgerKind.RECHARGE,
-        paid: order.kind === CreditKind.PAID ? order.credits : 0,
-        bonus: order.kind === CreditKind.BONUS ? order.credits : 0,
+        paid,
+        bonus,
         reference: `order:${store}:${order.orderId}`,
         note: `Order ${order.orderId} from ${store}`,
       });
-      if (entry.accountId !== account.id || entry.paidDelta + entry.bonusDelta !== order.credits) {
+      // A replay must be the same order: same account, and the same credits of the same kind (paid vs bonus).
+      if (entry.accountId !== account.id || entry.paidDelta !== paid || entry.bonusDelta !== bonus) {
         return fail(res, 409, "CONFLICT", "This order id was already credited with different details");
       }
       if (applied) {

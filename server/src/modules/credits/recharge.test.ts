@@ -103,5 +103,12 @@ describe("POST /api/recharge", () => {
     await post({ store: "shop", orderId: "E-1", account: accountId, credits: 10 });
     const changed = await post({ store: "shop", orderId: "E-1", account: accountId, credits: 11 });
     expect(changed).toMatchObject({ status: 409, body: { error: { code: "CONFLICT" } } });
+    // The same number of credits, moved from paid to bonus, is a different order too.
+    const before = await balance();
+    const otherKind = await post({ store: "shop", orderId: "E-1", account: accountId, credits: 10, kind: "BONUS" });
+    expect(otherKind).toMatchObject({ status: 409, body: { error: { code: "CONFLICT" } } });
+    const same = await post({ store: "shop", orderId: "E-1", account: accountId, credits: 10, kind: "PAID" });
+    expect(same).toMatchObject({ status: 200, body: { status: "duplicate" } });
+    expect(await balance()).toEqual(before);
   });
 });
