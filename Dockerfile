@@ -20,6 +20,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/server/package.json ./server/package.json
 COPY --from=build /app/server/dist ./server/dist
 COPY --from=build /app/client/build ./client/build
+# The studio's trusted documents: the server reads them at the default PERSISTED_DOCUMENTS_FILE path.
+COPY --from=build /app/client/src/lib/graphql/generated/persisted-documents.json ./client/src/lib/graphql/generated/persisted-documents.json
 RUN mkdir -p /app/data && chown node:node /app/data
 VOLUME /app/data
 USER node

@@ -119,6 +119,87 @@ describe("docker-compose.yml", () => {
   });
 });
 
+/** The runtime stage of the Dockerfile: its `COPY --from=build` destinations, `ENV` values and made directories. */
+function runtimeStage() {
+  const dockerfile = read("Dockerfile").replace(/\\\n\s*/g, " ");
+  const stage = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "));
+  const workdir = /^WORKDIR (\S+)$/m.exec(stage)![1];
+  const inImage = (p: string) => path.posix.resolve(workdir, p);
+  const copies = [...stage.matchAll(/^COPY --from=build (\S+) (\S+)$/gm)].map((m) => ({
+    from: path.posix.relative("/app", m[1]),
+    to: inImage(m[2]),
+  }));
+  const env: Record<string, string> = {};
+  for (const line of stage.match(/^ENV .*$/gm) ?? [])
+    for (const m of line.slice(4).matchAll(/([A-Z][A-Z0-9_]*)=(\S+)/g)) env[m[1]] = m[2];
+  const made = [...stage.matchAll(/mkdir -p (\S+)/g)].map((m) => m[1]);
+  return { workdir, copies, env, made };
+}
+
+/**
+ * Every file or folder the built server reads from disk at run time, relative to the repository root (the
+ * image's WORKDIR): the config's path defaults, package.json (serverInfo.version) and the built migrations.
+ */
+function runtimePaths(): Record<string, string> {
+  const defaults = loadConfig({}) as unknown as Record<string, unknown>;
+  const paths: Record<string, string> = {
+    "package.json (serverInfo.version)": "package.json",
+    // db.ts: MIGRATIONS_DIR is three levels above server/dist/server/src/infra/db.js.
+    "migrations (built)": path.posix.join("server/dist/server/src/infra", "../../../migrations"),
+  };
+  for (const key of CONFIG_KEYS.filter((k) => /_(DIR|FILE)$/.test(k))) {
+    const value = defaults[key];
+    if (typeof value === "string" && value.startsWith(REPO_ROOT + path.sep))
+      paths[key] = path.relative(REPO_ROOT, value).split(path.sep).join("/");
+  }
+  return paths;
+}
+
+describe("Dockerfile", () => {
+  const { workdir, copies, env, made } = runtimeStage();
+  const covered = (file: string) => copies.some((c) => file === c.to || file.startsWith(c.to + "/"));
+
+  it("puts in the image every file the server reads at run time, or points the variable elsewhere", () => {
+    expect(workdir).toBe("/app");
+    const paths = runtimePaths();
+    // The variables this test is about are all found (a rename must not make it pass vacuously).
+    expect(Object.keys(paths)).toEqual(
+      expect.arrayContaining(["STUDIO_DIR", "PERSISTED_DOCUMENTS_FILE", "DATA_DIR", "migrations (built)"]),
+    );
+    const missing = Object.entries(paths).filter(([key, relative]) => {
+      const target = env[key] ?? path.posix.join(workdir, relative);
+      return !covered(target) && !made.includes(target);
+    });
+    expect(missing).toEqual([]);
+  });
+
+  it("copies from the build stage only what the build stage has", () => {
+    const ignored = read(".dockerignore")
+      .split("\n")
+      .map((l) => l.trim().replace(/^\*\*\//, ""))
+      .filter(Boolean);
+    // `npm ci` and `npm run build` make these in the build stage; everything else comes from `COPY . .`.
+    const built = ["node_modules", "server/dist", "client/build"];
+    for (const { from } of copies) {
+      if (built.some((b) => from === b || from.startsWith(b + "/"))) continue;
+      expect(fs.existsSync(path.join(REPO_ROOT, from)), from).toBe(true);
+      expect(
+        ignored.filter((i) => from === i || from.startsWith(i + "/") || path.posix.basename(from) === i),
+        from,
+      ).toEqual([]);
+    }
+  });
+});
+
+describe("TypeScript configuration", () => {
+  it("makes both workspaces extend the shared strict base", () => {
+    for (const workspace of ["server", "client"]) {
+      const config = JSON.parse(read(`${workspace}/tsconfig.json`)) as { extends?: string | string[] };
+      expect([config.extends].flat(), workspace).toContain("../tsconfig.json");
+    }
+  });
+});
+
 /** The text of one `## Title` section of the README. */
 function section(title: string): string {
   const readme = read("README.md");
