@@ -11,7 +11,7 @@ import {
   ModerationRuleEntity,
 } from "./moderation.entities.js";
 import type { ContentClassifier } from "./moderation-provider.js";
-import { normalize } from "./text-normalizer.js";
+import { normalize, unspace, type Unspaced } from "./text-normalizer.js";
 
 export class ContentRejectedError extends AppError {
   constructor(category: ModerationCategory) {
@@ -60,6 +60,47 @@ export function compileRule(rule: Pick<ModerationRuleEntity, "matchType" | "patt
   }
 }
 
+/**
+ * A REGEX rule's pattern without its word boundaries (`\b`), for words spelled out letter by letter and run
+ * together ("n a k e d c h i l d" joins to "nakedchild", where no boundary is left between the words). Only
+ * matches that touch such a spelled-out run count (see spelledOutMatch), so normal words are never read
+ * without their boundaries. Null when the pattern has no boundary to drop.
+ */
+export function looseRule(pattern: string): RegExp | null {
+  let out = "";
+  let inClass = false;
+  let dropped = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i];
+    if (ch === "\\") {
+      if (!inClass && pattern[i + 1] === "b") dropped = true;
+      else out += ch + (pattern[i + 1] ?? "");
+      i++;
+      continue;
+    }
+    if (ch === "[") inClass = true;
+    else if (ch === "]") inClass = false;
+    out += ch;
+  }
+  if (!dropped) return null;
+  try {
+    return new RegExp(out, "giu");
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `loose` matches the unspaced text somewhere that overlaps a spelled-out run. */
+function spelledOutMatch(loose: RegExp, form: Unspaced): boolean {
+  if (!form.runs.length) return false;
+  for (const match of form.text.matchAll(loose)) {
+    const start = match.index;
+    const end = start + match[0].length;
+    if (end > start && form.runs.some(([a, b]) => start < b && a < end)) return true;
+  }
+  return false;
+}
+
 const ruleSchema = z.object({
   category: z.enum(ModerationCategory),
   matchType: z.enum(MatchType),
@@ -74,7 +115,10 @@ const ruleSchema = z.object({
  * so that they stay when the task is refused.
  */
 export class ModerationService {
-  private cache: { at: number; rules: { rule: ModerationRuleEntity; regex: RegExp }[] } | null = null;
+  private cache: {
+    at: number;
+    rules: { rule: ModerationRuleEntity; regex: RegExp; loose: RegExp | null }[];
+  } | null = null;
 
   constructor(
     private readonly db: DataSource,
@@ -92,7 +136,8 @@ export class ModerationService {
     const rows = await runner.getRepository(ModerationRuleEntity).find({ where: { enabled: true } });
     const rules = rows.flatMap((rule) => {
       try {
-        return [{ rule, regex: compileRule(rule) }];
+        const loose = rule.matchType === MatchType.REGEX ? looseRule(rule.pattern) : null;
+        return [{ rule, regex: compileRule(rule), loose }];
       } catch {
         this.logger.warn({ ruleId: rule.id }, "a moderation rule does not compile; skipped");
         return [];
@@ -104,10 +149,20 @@ export class ModerationService {
     return rules;
   }
 
+  /**
+   * Terms and phrases tolerate separators by construction; a regular expression is also tried on the text
+   * with separators undone (unspace: punctuation inside words dropped, spelled-out words joined, leetspeak
+   * folded by normalize), and without its word boundaries where a spelled-out run is involved.
+   */
   async decide(text: string, runner?: DataSource | EntityManager): Promise<Decision | null> {
     const forms = [normalize(text), text.normalize("NFKC").toLowerCase()];
-    for (const { rule, regex } of await this.rules(runner)) {
-      if (forms.some((f) => regex.test(f))) return { action: rule.action, category: rule.category, ruleId: rule.id };
+    const unspaced = forms.map(unspace);
+    for (const { rule, regex, loose } of await this.rules(runner)) {
+      const hit =
+        forms.some((f) => regex.test(f)) ||
+        (rule.matchType === MatchType.REGEX &&
+          unspaced.some((u) => regex.test(u.text) || (loose !== null && spelledOutMatch(loose, u))));
+      if (hit) return { action: rule.action, category: rule.category, ruleId: rule.id };
     }
     return null;
   }

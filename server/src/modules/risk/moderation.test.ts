@@ -59,6 +59,90 @@ describe("the default rules", () => {
     }
   });
 
+  /** Every category of the default set, spelled out, punctuated and in leetspeak (REGEX rules included). */
+  const obfuscated: [string, string[]][] = [
+    [
+      "IDENTITY_DOCUMENTS",
+      [
+        "p a s s p o r t",
+        "p.a.s.s.p.o.r.t photo",
+        "d r i v e r s l i c e n s e",
+        "d.r.i.v.e.r-s l.i.c.e.n.s.e",
+        "dr1v3r's l1c3ns3",
+        "n-a-t-i-o-n-a-l i-d",
+      ],
+    ],
+    [
+      "CERTIFICATES_AND_SEALS",
+      ["f a k e d i p l o m a", "f.a.k.e university diploma", "f4k3 d1pl0m4", "c-o-u-n-t-e-r-f-e-i-t seal"],
+    ],
+    [
+      "SEXUAL_CONTENT",
+      [
+        "s e x a c t",
+        "a s.e.x a.c.t on screen",
+        "i-n-t-e-r-c-o-u-r-s-e",
+        "1nt3rc0urs3",
+        "g e n i t a l s",
+        "h 3 n t a 1",
+      ],
+    ],
+    [
+      "MINORS",
+      [
+        "n.a.k.e.d child",
+        "n a k e d child",
+        "n a k e d c h i l d",
+        "a n a k e d child",
+        "s3xy sch00lg1rl",
+        "e-r-o-t-i-c t-e-e-n",
+        "c h i l d in l i n g e r i e",
+        "toddler, n.u.d.e",
+      ],
+    ],
+    ["VIOLENCE", ["b-e-h-e-a-d-i-n-g", "b e h e a d i n g in the square", "d1sm3mb3r3d body", "d.e.c.a.p.i.t.a.t.e.d"]],
+    [
+      "HATE",
+      [
+        "w h i t e p o w e r",
+        "w.h.i.t.e p.o.w.e.r poster",
+        "wh1t3 p0w3r",
+        "white-power rally",
+        "e t h n i c c l e a n s i n g",
+        "3thn1c cl34ns1ng",
+      ],
+    ],
+  ];
+  it.each(obfuscated)("blocks spaced, punctuated and leetspeak variants of %s", async (category, prompts) => {
+    for (const prompt of prompts) {
+      const decision = await t.app.services.moderation.decide(prompt);
+      expect(decision, prompt).toMatchObject({ action: "BLOCK", category });
+    }
+  });
+
+  it("sends spelled-out REVIEW terms to review", async () => {
+    for (const prompt of ["a n.u.d.e figure", "t o p l e s s on a beach", "g-o-r-e"]) {
+      expect(await t.app.services.moderation.decide(prompt), prompt).toMatchObject({ action: "REVIEW" });
+    }
+  });
+
+  it("does not join normal words into a match", async () => {
+    for (const prompt of [
+      "a child reading a book in a park",
+      "a white horse",
+      "a red power plant",
+      "a white horse near a red power plant, a child waving",
+      "kids skating in a park",
+      "a b c blocks for a toddler",
+      "the U S A flag over a school",
+      "a kid's drawing of a dragon",
+      "x-ray of a cat",
+      "an old e-reader on a table",
+    ]) {
+      expect(await t.app.services.moderation.decide(prompt), prompt).toBeNull();
+    }
+  });
+
   it("lets ordinary prompts through", async () => {
     for (const prompt of [
       "a lighthouse at dusk, oil painting",
