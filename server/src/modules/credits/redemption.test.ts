@@ -10,7 +10,8 @@ let adminId: string;
 let n = 0;
 
 beforeAll(async () => {
-  t = await startTestApp({ ROLE: "api", DATABASE_POOL_SIZE: "25" });
+  // Behind a trusted proxy, so a request can speak from an address of its own (X-Forwarded-For).
+  t = await startTestApp({ ROLE: "api", DATABASE_POOL_SIZE: "25", TRUST_PROXY: "true" });
   redemptions = t.app.services.redemptions;
   adminId = (await t.app.services.accounts.ensureAdmin("codes-admin@example.com", "a fine password 1")).account.id;
 });
@@ -123,6 +124,33 @@ describe("redemption rules", () => {
     expect((limited as AppError).details.retryAfter).toBeGreaterThan(0);
     // Another account on another address is unaffected.
     await expect(redemptions.redeem(await user(), codes[0], "10.5.2.1")).resolves.toBeTruthy();
+  });
+});
+
+describe("the per-IP brute-force guard", () => {
+  const REDEEM = `mutation($input: CodeInput!) { redeemCode(input: $input) { credits } }`;
+  /** A fresh account with a session, redeeming over GraphQL from `ip`. */
+  async function redeemAs(code: string, ip: string) {
+    const { token } = await t.app.services.sessions.create(await user(), "vitest", "127.0.0.1");
+    return t.graphql(REDEEM, { input: { code } }, { authorization: `Bearer ${token}`, "x-forwarded-for": ip });
+  }
+
+  it("30 failed attempts from one address (each by another account) lock that address, not others", async () => {
+    const ip = "203.0.113.77";
+    for (let i = 0; i < 30; i++) {
+      const res = await redeemAs("AAAA-AAAA-AAAA-AAAA", ip);
+      expect(res.body.errors?.[0].extensions?.code, `attempt ${i + 1}`).toBe("INVALID_CODE");
+    }
+    const { codes } = await batch({ count: 2 });
+    // A fresh account (no failures of its own) with a valid code, from the same address: refused.
+    const limited = await redeemAs(codes[0], ip);
+    expect(limited.body.errors?.[0].extensions?.code).toBe("RATE_LIMITED");
+    expect(limited.body.errors?.[0].extensions?.retryAfter).toBeGreaterThan(0);
+    expect(limited.body.data?.redeemCode ?? null).toBeNull();
+    // Another address is unaffected, and the code the locked attempt carried is still unused.
+    const elsewhere = await redeemAs(codes[0], "203.0.113.78");
+    expect(elsewhere.body.errors).toBeUndefined();
+    expect(elsewhere.body.data).toEqual({ redeemCode: { credits: 50 } });
   });
 });
 
