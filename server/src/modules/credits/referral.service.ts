@@ -17,10 +17,33 @@ export interface ReferralStats {
   creditsEarned: number;
 }
 
+/** Mail providers that ignore dots in the local part (and the domain they alias). */
+const DOTLESS_DOMAINS: Record<string, string> = { "gmail.com": "gmail.com", "googlemail.com": "gmail.com" };
+
+/**
+ * The mailbox an address delivers to, for spotting one person behind two addresses: lower case, without a
+ * `+tag` (plus-addressing), and for Gmail without dots and with googlemail.com as gmail.com.
+ */
+export function canonicalMailbox(email: string): string {
+  const lower = email.trim().toLowerCase();
+  const at = lower.lastIndexOf("@");
+  if (at < 1) return lower;
+  let local = lower.slice(0, at).split("+")[0];
+  let domain = lower.slice(at + 1);
+  const dotless = DOTLESS_DOMAINS[domain];
+  if (dotless) {
+    local = local.replace(/\./g, "");
+    domain = dotless;
+  }
+  return `${local}@${domain}`;
+}
+
 /**
  * Referral rewards: when an invited account confirms its email, the inviter gets bonus credits (at most
  * `monthlyCap` rewarded referrals per calendar month) and the newcomer a welcome extra. Ledger references
- * make each referred account reward once.
+ * make each referred account reward once (its first verification only; a later email change verifies
+ * again without rewarding). A referral that looks like the inviter's own second account (signed up from
+ * the inviter's sign-up address, or an address that delivers to the inviter's mailbox) rewards nobody.
  */
 export class ReferralService {
   constructor(
@@ -33,12 +56,24 @@ export class ReferralService {
   /** An onEmailVerified hook: runs in the verification transaction, publishes after commit. */
   async rewardVerifiedReferral(accountId: string, manager: EntityManager): Promise<void | (() => void)> {
     const rows = (await manager.query(
-      `SELECT r.id, r.deleted_at FROM account a JOIN account r ON r.id = a.referred_by_id
+      `SELECT r.id, r.deleted_at, r.email AS referrer_email, r.signup_ip AS referrer_ip,
+              a.email, a.signup_ip
+         FROM account a JOIN account r ON r.id = a.referred_by_id
         WHERE a.id = $1 AND r.id <> a.id FOR UPDATE OF r`,
       [accountId],
-    )) as { id: string; deleted_at: Date | null }[];
+    )) as {
+      id: string;
+      deleted_at: Date | null;
+      referrer_email: string;
+      referrer_ip: string | null;
+      email: string;
+      signup_ip: string | null;
+    }[];
     const referrer = rows[0];
     if (!referrer || referrer.deleted_at) return;
+    // Self-referral: the same sign-up address, or the same mailbox under another spelling. Nobody is rewarded.
+    const sameIp = referrer.signup_ip !== null && referrer.signup_ip === referrer.referrer_ip;
+    if (sameIp || canonicalMailbox(referrer.email) === canonicalMailbox(referrer.referrer_email)) return;
     // The referrer's row lock serialises concurrent verifications of its invitees: the cap holds.
     const counted = (await manager.query(
       `SELECT count(*)::int AS n FROM ledger_entry
