@@ -139,4 +139,49 @@ describe("tasks query", () => {
       plain.edges.map((e) => loaded.get((e.node as unknown as { id: string }).id)?.length ?? 0),
     );
   });
+
+  it("reads only the columns the operation selects, and answers exactly what task(id) answers", async () => {
+    const fields = `id status prompt negativePrompt width height count seed progress cost error { code message }
+      referenceIds webhookUrl clientReference startedAt finishedAt createdAt queuePosition model { slug }
+      owner { id displayName }
+      assets { id taskId index width height bytes contentType sha256 status favorite expiresAt createdAt }`;
+    const original = pg.Client.prototype.query;
+    const sent: string[] = [];
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const text = typeof args[0] === "string" ? args[0] : (args[0] as { text?: string })?.text;
+      if (text) sent.push(text);
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof original;
+    type Node = Record<string, unknown> & { id: string };
+    let page: Node[];
+    let narrow: string[];
+    try {
+      const res = await t.graphql<{ tasks: { edges: { node: Node }[] } }>(
+        `{ tasks(first: 12) { edges { node { ${fields} } } } }`,
+        {},
+        user.headers,
+      );
+      expect(res.body.errors).toBeUndefined();
+      page = res.body.data!.tasks.edges.map((e) => e.node);
+      sent.length = 0;
+      await t.graphql(`{ tasks(first: 12) { edges { node { id prompt assets { id width } } } } }`, {}, user.headers);
+      narrow = sent.filter((text) => /FROM task t/.test(text));
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+    expect(page).toHaveLength(12);
+    for (const node of page) {
+      const one = await t.graphql<{ task: Node }>(
+        `query ($id: ID!) { task(id: $id) { ${fields} } }`,
+        { id: node.id },
+        user.headers,
+      );
+      expect(one.body.errors).toBeUndefined();
+      expect(node).toEqual(one.body.data!.task);
+    }
+    // The narrow page read neither the task's other columns nor the asset's storage keys.
+    expect(narrow).toHaveLength(1);
+    expect(narrow[0]).not.toMatch(/t\.\*|input_hash|negative_prompt/);
+    expect(narrow[0]).not.toMatch(/storage_key|json_agg\(a /);
+  });
 });

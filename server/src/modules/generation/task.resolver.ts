@@ -17,7 +17,7 @@ import type { GraphQLResolveInfo } from "graphql";
 import DataLoader from "dataloader";
 import { LRUCache } from "lru-cache";
 import type { Context } from "../../infra/context.js";
-import { selects } from "../../infra/graphql/selection.js";
+import { selectedFields, selects } from "../../infra/graphql/selection.js";
 import { shareLive, type LiveSource } from "../../infra/graphql/subscription-fanout.js";
 import { toConnection } from "../../infra/graphql/connection.js";
 import { encodeCursor } from "../../infra/pagination.js";
@@ -96,6 +96,8 @@ export class TaskResolver {
   async tasks(@Args() args: TasksArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo): Promise<TaskConnection> {
     const page = await this.taskService.list(ctx.viewer!.accountId, args, {
       assets: selects(info, ["edges", "node", "assets"]),
+      fields: selectedFields(info, ["edges", "node"]),
+      assetFields: selectedFields(info, ["edges", "node", "assets"]),
     });
     const toNode = (row: TaskEntity): Task => {
       // An instance of Task: type-graphql would copy a plain object into a new one for every field

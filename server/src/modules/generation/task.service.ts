@@ -148,8 +148,84 @@ function createTaskSql(charged: boolean): string {
 const CREATE_CHARGED_SQL = createTaskSql(true);
 const CREATE_FREE_SQL = createTaskSql(false);
 
+/**
+ * The account's task for an idempotency key ($1 account, $2 key) while the key is honoured (24 h); in the
+ * same statement a task older than that lets go of the key, so the key is free for the new task at once
+ * (not only after the hourly `forgetOldIdempotencyKeys`). Both parts read one snapshot: the old task is
+ * never answered.
+ */
+const IDEMPOTENT_TASK_SQL = `WITH expired AS (
+    UPDATE task SET idempotency_key = NULL
+     WHERE account_id = $1::uuid AND idempotency_key = $2::varchar AND created_at < now() - interval '24 hours')
+  SELECT * FROM task
+   WHERE account_id = $1::uuid AND idempotency_key = $2::varchar AND created_at >= now() - interval '24 hours'`;
+
 /** The model changed between its price and the task's statement: the creation is tried again. */
 class StaleModelError extends Error {}
+
+/**
+ * The columns a page of tasks reads for each selected GraphQL field of `Task` (and of its `assets`): a list
+ * reads only what the operation asks for, which is most of what a page costs PostgreSQL to build and pg to
+ * parse. A field missing from the table (a new one, or one whose resolver needs the whole row) reads every column.
+ */
+const TASK_ALWAYS = ["id", "account_id", "model_id", "status", "version", "created_at"];
+const TASK_FIELD_COLUMNS: Record<string, readonly string[]> = {
+  __typename: [],
+  id: [],
+  status: [],
+  createdAt: [],
+  prompt: ["prompt"],
+  negativePrompt: ["negative_prompt"],
+  width: ["width"],
+  height: ["height"],
+  count: ["count"],
+  seed: ["seed"],
+  progress: ["progress"],
+  cost: ["cost"],
+  error: ["error_code", "error_message"],
+  referenceIds: ["reference_ids"],
+  webhookUrl: ["webhook_url"],
+  clientReference: ["client_reference"],
+  startedAt: ["started_at"],
+  finishedAt: ["finished_at"],
+  model: [],
+  owner: [],
+  assets: [],
+  queuePosition: [],
+};
+const ASSET_ALWAYS = ["id", "task_id", "account_id", "status"];
+const ASSET_FIELD_COLUMNS: Record<string, readonly string[]> = {
+  __typename: [],
+  id: [],
+  taskId: [],
+  status: [],
+  index: ["index"],
+  width: ["width"],
+  height: ["height"],
+  bytes: ["bytes"],
+  contentType: ["content_type"],
+  sha256: ["sha256"],
+  favorite: ["favorite"],
+  expiresAt: ["expires_at"],
+  createdAt: ["created_at"],
+};
+
+/** The selected fields' columns rendered by `render`, or null when a field needs the whole row (or none are known). */
+function columnsFor(
+  table: Record<string, readonly string[]>,
+  always: readonly string[],
+  fields: ReadonlySet<string> | undefined,
+  render: (columns: string[]) => string,
+): string | null {
+  if (!fields) return null;
+  const columns = new Set(always);
+  for (const field of fields) {
+    const needed = table[field];
+    if (!needed) return null;
+    for (const column of needed) columns.add(column);
+  }
+  return render([...columns]);
+}
 
 /** Tasks: creation (validate, moderate, charge, insert — one transaction), cancellation, queries, fair dispatch. */
 export class TaskService {
@@ -192,8 +268,11 @@ export class TaskService {
       .digest("hex");
 
     if (input.idempotencyKey) {
-      const existing = await this.repo.findOneBy({ accountId, idempotencyKey: input.idempotencyKey });
-      if (existing) return { task: this.sameOrConflict(existing, inputHash), created: false };
+      const [row] = await queryPrepared<Record<string, unknown>>(this.db, IDEMPOTENT_TASK_SQL, [
+        accountId,
+        input.idempotencyKey,
+      ]);
+      if (row) return { task: this.sameOrConflict(hydrate(this.db, TaskEntity, row), inputHash), created: false };
     }
     if (new Set(input.referenceIds).size !== input.referenceIds.length) {
       // Checked against the model first, so an unknown model still answers NOT_FOUND.
@@ -417,7 +496,7 @@ export class TaskService {
   async list(
     accountId: string,
     args: { first?: number; after?: string | null; filter?: TaskListFilter | null },
-    include: { assets?: boolean } = {},
+    include: { assets?: boolean; fields?: ReadonlySet<string>; assetFields?: ReadonlySet<string> } = {},
   ): Promise<TaskPage> {
     const limit = pageSize(args.first);
     const values: unknown[] = [accountId];
@@ -432,10 +511,20 @@ export class TaskService {
       const cursor = decodeCursor(args.after);
       where.push(`(t.created_at, t.id) < (${param(cursor.createdAt)}, ${param(cursor.id)})`);
     }
+    const assetValue = columnsFor(
+      ASSET_FIELD_COLUMNS,
+      ASSET_ALWAYS,
+      include.assetFields,
+      (columns) => `json_build_object(${columns.map((c) => `'${c}', a.${c}`).join(", ")})`,
+    );
     const assets = include.assets
-      ? `, (SELECT json_agg(a ORDER BY a.index) FROM asset a WHERE a.task_id = t.id AND a.status = 'ACTIVE') AS "listed_assets"`
+      ? `, (SELECT json_agg(${assetValue ?? "a"} ORDER BY a.index) FROM asset a WHERE a.task_id = t.id AND a.status = 'ACTIVE') AS "listed_assets"`
       : "";
-    const sql = `SELECT t.*, (SELECT display_name FROM account WHERE id = $1) AS "listed_owner_name"${assets}
+    const taskColumns =
+      columnsFor(TASK_FIELD_COLUMNS, TASK_ALWAYS, include.fields, (columns) =>
+        columns.map((c) => `t.${c}`).join(", "),
+      ) ?? "t.*";
+    const sql = `SELECT ${taskColumns}, (SELECT display_name FROM account WHERE id = $1) AS "listed_owner_name"${assets}
                    FROM task t WHERE ${where.join(" AND ")}
                   ORDER BY t.created_at DESC, t.id DESC LIMIT ${param(limit + 1)}`;
     // A list: read from a replica when one is configured and has this account's latest write.
@@ -460,7 +549,11 @@ export class TaskService {
     };
   }
 
-  /** Cancels a queued or running task of the viewer and refunds it, in one transaction. */
+  /**
+   * Cancels a queued or running task of the viewer and refunds it, in one transaction. When staff cancel
+   * someone else's task (a moderator, or a restriction that stops the account's tasks), the owner gets an
+   * internal message; owners canceling their own tasks see the result in the studio and get none.
+   */
   async cancel(viewer: Viewer, id: string): Promise<TaskEntity> {
     const { task, wasRunning } = await this.db.transaction(async (manager) => {
       const current = await manager
@@ -487,7 +580,23 @@ export class TaskService {
     if (wasRunning) this.pubsub.publish(TASK_CANCEL_REQUESTED, { taskId: id });
     await this.queue.remove(id).catch(() => undefined);
     await this.dispatch(task.accountId);
+    if (task.accountId !== viewer.accountId) {
+      await this.notifyCanceled(task).catch((err: unknown) =>
+        this.logger.warn({ err: (err as Error).message, taskId: id }, "cancel message not sent"),
+      );
+    }
     return task;
+  }
+
+  /** Tells the owner that staff canceled (and refunded) a task. Called after commit. */
+  private async notifyCanceled(task: TaskEntity): Promise<void> {
+    const prompt = `${task.prompt.slice(0, 80)}${task.prompt.length > 80 ? "…" : ""}`;
+    await this.messages.send(task.accountId, {
+      kind: "task.canceled",
+      title: task.cost > 0 ? "A task was canceled and refunded" : "A task was canceled",
+      body: `“${prompt}” was canceled by the Novart Studio team.${task.cost > 0 ? ` Its ${task.cost} credits were given back.` : ""}`,
+      link: "/",
+    });
   }
 
   /** Gives the task's charge back, once whatever happens (the ledger reference is per task). */
