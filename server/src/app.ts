@@ -440,7 +440,13 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
               uploads: services.uploads,
               admit: (accountId) => services.limits.admitUpload(accountId),
             }),
-            createZipRouter({ auth: services.auth, assets: services.assets, logger }),
+            createZipRouter({
+              auth: services.auth,
+              assets: services.assets,
+              logger,
+              redis,
+              redisPrefix: config.REDIS_PREFIX,
+            }),
             createRechargeRouter({
               db,
               ledger: services.ledger,

@@ -5,6 +5,9 @@ import type { Storage } from "./storage/storage.js";
 
 export const VARIANTS: AssetVariant[] = ["ORIGINAL", "PREVIEW", "THUMBNAIL"];
 
+/** Files never change once written: cacheable for a day (a link lives shorter), by the viewer's browser only. */
+export const FILE_CACHE_CONTROL = "private, max-age=86400, immutable";
+
 /** HMAC-signed, expiring file URLs: `/files/<asset>/<variant>?exp=<unix s>&dl=0|1&sig=<base64url>`. */
 export class FileUrlSigner {
   constructor(private readonly secret: string) {}
@@ -69,6 +72,7 @@ export class AssetUrls {
       return this.storage.presign(AssetService.keyOf(asset, variant), {
         ttlSeconds,
         contentType: CONTENT_TYPES[variant],
+        cacheControl: FILE_CACHE_CONTROL,
         downloadName: download ? downloadName(asset, variant) : undefined,
       });
     }

@@ -1,7 +1,7 @@
 import express, { type Request, type Response, type Router } from "express";
 import { AssetStatus } from "./asset.entity.js";
 import { AssetService, type AssetVariant } from "./asset.service.js";
-import { CONTENT_TYPES, downloadName, VARIANTS, type FileUrlSigner } from "./file-urls.js";
+import { CONTENT_TYPES, downloadName, FILE_CACHE_CONTROL, VARIANTS, type FileUrlSigner } from "./file-urls.js";
 
 function fail(res: Response, status: number, code: string, message: string) {
   res.status(status).json({ error: { code, message } });
@@ -40,7 +40,7 @@ export function createFileRouter(deps: { assets: AssetService; signer: FileUrlSi
     res.setHeader("etag", etag);
     res.setHeader("content-type", CONTENT_TYPES[variant]);
     res.setHeader("accept-ranges", "bytes");
-    res.setHeader("cache-control", "private, max-age=86400, immutable");
+    res.setHeader("cache-control", FILE_CACHE_CONTROL);
     if (q.dl === "1") res.setHeader("content-disposition", `attachment; filename="${downloadName(asset, variant)}"`);
     if (req.headers["if-none-match"] === etag) return res.status(304).end();
 

@@ -86,6 +86,7 @@ export class S3Storage implements Storage {
         Bucket: this.options.bucket,
         Key: this.key(key),
         ResponseContentType: options.contentType,
+        ResponseCacheControl: options.cacheControl,
         ResponseContentDisposition: options.downloadName ? `attachment; filename="${options.downloadName}"` : undefined,
       }),
       { expiresIn: options.ttlSeconds },

@@ -17,6 +17,8 @@ export interface PresignOptions {
   contentType: string;
   /** Ask the browser to save the file under this name. */
   downloadName?: string;
+  /** The `Cache-Control` the store answers with. */
+  cacheControl?: string;
 }
 
 export class StorageKeyError extends Error {}
