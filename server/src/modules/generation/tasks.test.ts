@@ -1,6 +1,9 @@
+import fs from "node:fs/promises";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signedInUser, type SignedInUser } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
+import { AccountRole } from "../accounts/account.entity.js";
 import { LedgerKind } from "../credits/ledger-entry.entity.js";
 
 /** API and worker in one app; a fast offline provider. */
@@ -135,6 +138,39 @@ describe("createTask", () => {
     expect(conflict.body.errors?.[0].extensions?.code).toBe("IDEMPOTENCY_CONFLICT");
   });
 
+  it("honours an idempotency key for 24 h only: an older task's key is free for a new task, charged again", async () => {
+    const u = await fundedUser(50);
+    const key = "order-old";
+    const same = input({ idempotencyKey: key, seed: 11, count: 1 });
+    const first = await t.graphql<Created>(CREATE, { input: same }, u.headers);
+    const firstId = first.body.data!.createTask.task.id;
+    const repeat = await t.graphql<Created>(CREATE, { input: same }, u.headers);
+    expect(repeat.body.data?.createTask).toMatchObject({ created: false, task: { id: firstId } });
+    expect(await t.app.services.ledger.balance(u.account.id)).toEqual({ paid: 48, bonus: 0 });
+
+    // 25 hours later (the hourly clean-up has not run yet): the key names no task any more.
+    await t.app.db.query(`UPDATE task SET created_at = created_at - interval '25 hours' WHERE id = $1`, [firstId]);
+    const later = await t.graphql<Created>(CREATE, { input: same }, u.headers);
+    expect(later.body.errors).toBeUndefined();
+    expect(later.body.data?.createTask.created).toBe(true);
+    const laterId = later.body.data!.createTask.task.id;
+    expect(laterId).not.toBe(firstId);
+    expect(await t.app.services.ledger.balance(u.account.id)).toEqual({ paid: 46, bonus: 0 });
+    // The new task holds the key now: a repeat answers it, and other input under the key is a conflict.
+    const again = await t.graphql<Created>(CREATE, { input: same }, u.headers);
+    expect(again.body.data?.createTask).toMatchObject({ created: false, task: { id: laterId } });
+    const conflict = await t.graphql(CREATE, { input: { ...same, seed: 12 } }, u.headers);
+    expect(conflict.body.errors?.[0].extensions?.code).toBe("IDEMPOTENCY_CONFLICT");
+    const keys = (await t.app.db.query(`SELECT id, idempotency_key FROM task WHERE account_id = $1`, [
+      u.account.id,
+    ])) as { id: string; idempotency_key: string | null }[];
+    expect(Object.fromEntries(keys.map((k) => [k.id, k.idempotency_key]))).toEqual({
+      [firstId]: null,
+      [laterId]: key,
+    });
+    expect(await t.app.services.ledger.balance(u.account.id)).toEqual({ paid: 46, bonus: 0 });
+  });
+
   it("charges a model's new price at once, though the model was read before the change", async () => {
     const u = await fundedUser(100);
     const first = await t.graphql<Created>(CREATE, { input: input({ count: 1, model: "novart-mosaic" }) }, u.headers);
@@ -175,7 +211,10 @@ describe("createTask", () => {
 
 describe("cancelTask", () => {
   it("cancels a running task, aborts it, refunds once, and stores no image", async () => {
-    const slow = await startTestApp({ LOCAL_PROVIDER_STEP_MS: "400" });
+    // 2 images × 7 pauses of 1.5 s: left alone, the provider would run for about 21 s.
+    const STEP_MS = 1500;
+    const naturalMs = 2 * 7 * STEP_MS;
+    const slow = await startTestApp({ LOCAL_PROVIDER_STEP_MS: String(STEP_MS) });
     try {
       const u = await signedInUser(slow);
       await slow.app.services.ledger.credit({
@@ -185,16 +224,14 @@ describe("cancelTask", () => {
         bonus: 0,
         reference: `s:${u.account.id}`,
       });
-      const created = await slow.graphql<Created>(CREATE, { input: input({ count: 1 }) }, u.headers);
+      const created = await slow.graphql<Created>(CREATE, { input: input({ count: 2 }) }, u.headers);
       const id = created.body.data!.createTask.task.id;
       await expect
         .poll(
           async () =>
             ((await slow.app.db.query(`SELECT status FROM task WHERE id = $1`, [id])) as { status: string }[])[0]
               .status,
-          {
-            timeout: 10_000,
-          },
+          { timeout: 20_000 },
         )
         .toBe("RUNNING");
       const canceled = await slow.graphql<{ cancelTask: { task: { status: string } } }>(
@@ -210,16 +247,65 @@ describe("cancelTask", () => {
         u.headers,
       );
       expect(again.body.errors?.[0].extensions?.code).toBe("TASK_NOT_CANCELABLE");
-      // The worker's provider call was aborted: the task stays canceled with no image, refunded once.
-      await new Promise((r) => setTimeout(r, 1200));
+
+      // The worker's provider call was aborted: its job ends long before the provider would have finished
+      // (an active job stays in the queue, locked, until its run returns; a finished one is removed).
+      await expect
+        .poll(async () => (await slow.app.queues.generation.getJob(id)) ?? null, { timeout: 10_000, interval: 100 })
+        .toBeNull();
+      const [{ started_at }] = (await slow.app.db.query(`SELECT started_at FROM task WHERE id = $1`, [id])) as {
+        started_at: Date;
+      }[];
+      expect(Date.now() - started_at.getTime()).toBeLessThan(naturalMs);
+      // Nothing was written for the task: no file under its storage prefix, no asset row, refunded once.
+      const prefix = path.join(slow.app.config.DATA_DIR, "assets", u.account.id, id);
+      await expect(fs.stat(prefix)).rejects.toMatchObject({ code: "ENOENT" });
       const rows = (await slow.app.db.query(
         `SELECT (SELECT status FROM task WHERE id = $1) AS status, (SELECT count(*)::int FROM asset WHERE task_id = $1) AS assets,
                 (SELECT count(*)::int FROM ledger_entry WHERE reference LIKE 'task:' || $1 || ':%') AS entries`,
         [id],
       )) as { status: string; assets: number; entries: number }[];
       expect(rows[0]).toEqual({ status: "CANCELED", assets: 0, entries: 2 });
+      // The owner canceled it: the studio shows that; no inbox message.
+      expect(await slow.app.services.messages.unreadCount(u.account.id)).toBe(0);
     } finally {
       await slow.close();
+    }
+  });
+
+  it("tells the owner when staff cancel a task (canceled and refunded)", async () => {
+    const apiOnly = await startTestApp({ ROLE: "api" });
+    try {
+      const u = await signedInUser(apiOnly);
+      const moderator = await signedInUser(apiOnly, { role: AccountRole.MODERATOR });
+      await apiOnly.app.services.ledger.credit({
+        accountId: u.account.id,
+        kind: LedgerKind.RECHARGE,
+        paid: 10,
+        bonus: 0,
+        reference: `s:${u.account.id}`,
+      });
+      const created = await apiOnly.graphql<Created>(CREATE, { input: input({ count: 2 }) }, u.headers);
+      const id = created.body.data!.createTask.task.id;
+      const canceled = await apiOnly.graphql<{ cancelTask: { task: { status: string } } }>(
+        `mutation($input: IdInput!) { cancelTask(input: $input) { task { status } } }`,
+        { input: { id } },
+        moderator.headers,
+      );
+      expect(canceled.body.errors).toBeUndefined();
+      expect(canceled.body.data?.cancelTask.task.status).toBe("CANCELED");
+      expect(await apiOnly.app.services.ledger.balance(u.account.id)).toEqual({ paid: 10, bonus: 0 });
+      const inbox = (await apiOnly.app.db.query(
+        `SELECT account_id, kind, title, body FROM message WHERE account_id = ANY($1::uuid[])`,
+        [[u.account.id, moderator.account.id]],
+      )) as { account_id: string; kind: string; title: string; body: string }[];
+      const mine = inbox.filter((m) => m.kind === "task.canceled");
+      expect(mine).toHaveLength(1);
+      expect(mine[0]).toMatchObject({ account_id: u.account.id, title: "A task was canceled and refunded" });
+      expect(mine[0].body).toContain("a lighthouse at dusk");
+      expect(mine[0].body).toContain("4 credits were given back");
+    } finally {
+      await apiOnly.close();
     }
   });
 
