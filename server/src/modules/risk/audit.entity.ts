@@ -4,6 +4,7 @@ import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 
 @Entity({ name: "audit_entry" })
 @Index("IDX_audit_entry_created", ["createdAt", "id"])
 @Index("IDX_audit_entry_actor", ["actorId", "createdAt"])
+@Index("IDX_audit_entry_target", ["target", "createdAt"])
 export class AuditEntryEntity {
   @PrimaryGeneratedColumn("uuid")
   id: string;
@@ -25,6 +26,10 @@ export class AuditEntryEntity {
   /** The input, secrets removed. */
   @Column({ type: "jsonb" })
   input: Record<string, unknown>;
+
+  /** The state the action changed, as it was just before (null: none recorded). */
+  @Column({ type: "jsonb", nullable: true })
+  before: unknown;
 
   /** The answer: the values after the action. */
   @Column({ type: "jsonb", nullable: true })

@@ -273,3 +273,112 @@ describe("the audit log", () => {
     expect(denied.body.errors?.[0].extensions?.code).toBe("FORBIDDEN");
   });
 });
+
+type Entry = { action: string; target: string | null; before: unknown; result: unknown };
+
+/** The newest entries on one target, read through the GraphQL field and its filter. */
+async function entriesOn(targetId: string): Promise<Entry[]> {
+  const res = await t.graphql<{ auditLog: { edges: { node: Entry }[] } }>(
+    `query($targetId: String) { auditLog(targetId: $targetId, first: 20) { edges { node { action target before result } } } }`,
+    { targetId },
+    admin.headers,
+  );
+  expect(res.body.errors, JSON.stringify(res.body.errors)).toBeUndefined();
+  return res.body.data!.auditLog.edges.map((e) => e.node);
+}
+
+describe("before values", () => {
+  it("adjustBalance records the balance before, and auditLog filters by target", async () => {
+    const target = await signedInUser(t);
+    await t.app.services.ledger.credit({
+      accountId: target.account.id,
+      kind: LedgerKind.RECHARGE,
+      paid: 40,
+      bonus: 0,
+      reference: `before:${target.account.id}`,
+    });
+    const res = await t.graphql(
+      `mutation($id: ID!) { adjustBalance(input: { accountId: $id, paid: 7, bonus: 3, reason: "Make good", idempotencyKey: "before-1" }) { applied } }`,
+      { id: target.account.id },
+      admin.headers,
+    );
+    expect(res.body.errors, JSON.stringify(res.body.errors)).toBeUndefined();
+    const entries = await entriesOn(target.account.id);
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({
+      action: "adjustBalance",
+      target: target.account.id,
+      before: { paid: 40, bonus: 0 },
+    });
+    expect(await t.app.services.ledger.balance(target.account.id)).toEqual({ paid: 47, bonus: 3 });
+  });
+
+  it("setAccountLimits records the tier and overrides it replaced", async () => {
+    const target = await signedInUser(t);
+    await t.app.services.limits.setAccountLimits(target.account.id, {
+      tierId: "STANDARD",
+      overrides: { tasksPerDay: 3 },
+    });
+    const res = await t.graphql(
+      `mutation($id: ID!) { setAccountLimits(input: { accountId: $id, tierId: "PRO", overrides: { uploadsPerDay: 9 } }) { limits { tier { id } } } }`,
+      { id: target.account.id },
+      admin.headers,
+    );
+    expect(res.body.errors, JSON.stringify(res.body.errors)).toBeUndefined();
+    const [entry] = await entriesOn(target.account.id);
+    expect(entry.action).toBe("setAccountLimits");
+    expect(entry.before).toEqual({ tierId: "STANDARD", overrides: { tasksPerDay: 3 } });
+    // An account that never had its own settings: the default tier, no overrides.
+    const fresh = await signedInUser(t);
+    await t.graphql(
+      `mutation($id: ID!) { setAccountLimits(input: { accountId: $id, tierId: "PRO" }) { limits { tier { id } } } }`,
+      { id: fresh.account.id },
+      admin.headers,
+    );
+    expect((await entriesOn(fresh.account.id))[0].before).toEqual({ tierId: null, overrides: {} });
+  });
+
+  it("updateModel records the changed fields as they were, and setAccountRole the role before", async () => {
+    const [model] = await t.app.services.catalog.listEnabled();
+    const old = { creditsPerImage: model.creditsPerImage, description: model.description };
+    const res = await t.graphql(
+      `mutation($id: ID!, $price: Int!) { updateModel(input: { id: $id, creditsPerImage: $price, description: "Changed for the audit test" }) { model { id } } }`,
+      { id: model.id, price: model.creditsPerImage + 4 },
+      admin.headers,
+    );
+    expect(res.body.errors, JSON.stringify(res.body.errors)).toBeUndefined();
+    const [entry] = await entriesOn(model.id);
+    expect(entry.action).toBe("updateModel");
+    expect(entry.before).toEqual({ id: model.id, slug: model.slug, ...old });
+    expect(entry.result).toMatchObject({ model: { id: model.id } });
+
+    const target = await signedInUser(t);
+    await t.graphql(
+      `mutation($id: ID!) { setAccountRole(accountId: $id, role: MODERATOR) { account { role } } }`,
+      { id: target.account.id },
+      admin.headers,
+    );
+    expect((await entriesOn(target.account.id))[0]).toMatchObject({
+      action: "setAccountRole",
+      before: { role: "USER" },
+    });
+  });
+
+  it("liftRestriction records the restriction as it stood", async () => {
+    const target = await signedInUser(t);
+    const r = await t.app.services.restrictions.restrict(admin.account.id, {
+      accountId: target.account.id,
+      scopes: ["UPLOADS"],
+      durationMinutes: 5,
+      reason: "before test",
+      revokeApiKeys: false,
+    });
+    await t.graphql(
+      `mutation($id: ID!) { liftRestriction(input: { id: $id, reason: "Lifted early" }) { restriction { id } } }`,
+      { id: r.id },
+      admin.headers,
+    );
+    const [entry] = await entriesOn(r.id);
+    expect(entry).toMatchObject({ action: "liftRestriction", before: { scopes: ["UPLOADS"], liftedAt: null } });
+  });
+});
