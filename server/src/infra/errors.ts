@@ -40,6 +40,8 @@ export const ERROR_CODES = [
   "CONCURRENCY_LIMIT",
   "DAILY_LIMIT",
   "MODEL_NOT_ALLOWED",
+  // webhooks
+  "WEBHOOK_ENDPOINT_DELETED",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

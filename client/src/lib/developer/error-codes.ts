@@ -79,6 +79,10 @@ export const ERROR_CODES: readonly ErrorCodeDoc[] = [
       "A daily limit is reached (`extensions.limit`: TASKS_PER_DAY, UPLOADS_PER_DAY or DAILY_SPEND_CAP); it resets at 00:00 UTC (`retryAfter`).",
   },
   { code: "MODEL_NOT_ALLOWED", meaning: "The model is not part of the account's plan (`extensions.model`)." },
+  {
+    code: "WEBHOOK_ENDPOINT_DELETED",
+    meaning: "`redeliverWebhook` named a delivery whose endpoint was deleted: it is not sent again.",
+  },
   { code: "REGISTRATION_CLOSED", meaning: "Registration is closed on this installation." },
   {
     code: "INVITE_REQUIRED",

@@ -20,6 +20,7 @@ const MESSAGES: Record<string, string> = {
   INSUFFICIENT_BALANCE: "Your balance is too low for this.",
   IDEMPOTENCY_CONFLICT: "This request was already used for a different task. Try again.",
   TASK_NOT_CANCELABLE: "This task has already finished, so it cannot be canceled.",
+  WEBHOOK_ENDPOINT_DELETED: "This delivery's endpoint was deleted, so it cannot be sent again.",
   UNSUPPORTED_MEDIA_TYPE: "Use a PNG, JPEG or WebP image.",
   IMAGE_TOO_LARGE: "The image is too large: at most 4096 × 4096 pixels.",
   CONTENT_REJECTED: "The prompt or image was refused by the content rules. Change it and try again.",

@@ -66,6 +66,12 @@ export enum DeliveryStatus {
   FAILED = "FAILED",
 }
 
+/** Where a delivery goes: an account-level endpoint, or a task's own `webhookUrl`. */
+export enum DeliveryTarget {
+  ENDPOINT = "ENDPOINT",
+  TASK_URL = "TASK_URL",
+}
+
 /** One event to one receiver; its attempts are recorded separately. */
 @Entity({ name: "webhook_delivery" })
 @Index("IDX_webhook_delivery_account", ["accountId", "createdAt", "id"])
@@ -83,8 +89,17 @@ export class WebhookDeliveryEntity {
   @JoinColumn({ name: "endpoint_id" })
   endpoint: WebhookEndpointEntity | null;
 
+  /** Null for a task's own URL, and once the endpoint was deleted: `target` tells which. */
   @Column({ type: "uuid", nullable: true })
   endpointId: string | null;
+
+  @Column({
+    type: "enum",
+    enum: DeliveryTarget,
+    enumName: "webhook_delivery_target",
+    default: DeliveryTarget.ENDPOINT,
+  })
+  target: DeliveryTarget;
 
   @Column({ type: "uuid", nullable: true })
   taskId: string | null;
@@ -111,6 +126,10 @@ export class WebhookDeliveryEntity {
 
   @Column({ type: "timestamptz", nullable: true })
   lastAttemptAt: Date | null;
+
+  /** Why it ended FAILED without trying again (its endpoint was deleted or disabled); null otherwise. */
+  @Column({ type: "varchar", length: 300, nullable: true })
+  error: string | null;
 
   @CreateDateColumn({ type: "timestamptz" })
   createdAt: Date;

@@ -4,17 +4,21 @@ import type { Job, Queue } from "bullmq";
 import { Webhook } from "standardwebhooks";
 import type { DataSource } from "typeorm";
 import { z } from "zod";
-import { BadUserInputError, NotFoundError } from "../../infra/errors.js";
+import { AppError, BadUserInputError, NotFoundError } from "../../infra/errors.js";
 import type { Logger } from "../../infra/logger.js";
 import { decodeCursor, pageSize } from "../../infra/pagination.js";
 import { readList, wroteFor } from "../../infra/read-replica.js";
 import type { MessageService } from "../accounts/message.service.js";
 import type { AssetService } from "../assets/asset.service.js";
 import type { AssetUrls } from "../assets/file-urls.js";
+import { toAsset } from "../assets/assets.types.js";
+import { GenerationModelEntity } from "../generation/generation-model.entity.js";
+import { toTask } from "../generation/generation.types.js";
 import type { TaskEntity } from "../generation/task.entity.js";
 import type { WebhookSender } from "./webhook.sender.js";
 import {
   DeliveryStatus,
+  DeliveryTarget,
   TaskWebhookSecretEntity,
   WebhookAttemptEntity,
   WebhookDeliveryEntity,
@@ -49,6 +53,13 @@ export interface WebhookSettings {
   scheduleMs: number[];
   disableAfterMs: number;
   assetUrlTtlSeconds: number;
+}
+
+/** Redelivery of a delivery whose endpoint was deleted (its URL is no receiver of this account any more). */
+export class WebhookEndpointDeletedError extends AppError {
+  constructor() {
+    super("WEBHOOK_ENDPOINT_DELETED", "The endpoint of this delivery was deleted: it cannot be sent again.");
+  }
 }
 
 const newSecret = () => `whsec_${randomBytes(24).toString("base64")}`;
@@ -111,9 +122,18 @@ export class WebhookService {
     return this.endpoints.save(endpoint);
   }
 
+  /** Deletes an endpoint; its deliveries still waiting for a try end FAILED, in the same transaction. */
   async remove(accountId: string, id: string): Promise<void> {
     const endpoint = await this.owned(accountId, id);
-    await this.endpoints.delete({ id: endpoint.id });
+    await this.db.transaction(async (manager) => {
+      await manager.query(
+        `UPDATE webhook_delivery SET status = 'FAILED', error = 'endpoint deleted'
+          WHERE endpoint_id = $1 AND status = 'PENDING'`,
+        [endpoint.id],
+      );
+      await manager.delete(WebhookEndpointEntity, { id: endpoint.id });
+    });
+    await wroteFor(this.db, accountId);
   }
 
   /** A new secret; the old one keeps signing, beside it, for 24 h so receivers can switch over. */
@@ -156,50 +176,54 @@ export class WebhookService {
     if (!endpoints.length && !task.webhookUrl) return;
     const payload = JSON.stringify({ type, timestamp: new Date().toISOString(), data: await this.taskData(task) });
     const targets = [
-      ...endpoints.map((e) => ({ endpointId: e.id, url: e.url, key: `${type}:${task.id}:${e.id}` })),
-      ...(task.webhookUrl ? [{ endpointId: null, url: task.webhookUrl, key: `${type}:${task.id}:task-url` }] : []),
+      ...endpoints.map((e) => ({
+        endpointId: e.id,
+        target: DeliveryTarget.ENDPOINT,
+        url: e.url,
+        key: `${type}:${task.id}:${e.id}`,
+      })),
+      ...(task.webhookUrl
+        ? [
+            {
+              endpointId: null,
+              target: DeliveryTarget.TASK_URL,
+              url: task.webhookUrl,
+              key: `${type}:${task.id}:task-url`,
+            },
+          ]
+        : []),
     ];
     for (const target of targets) {
       const rows = (await this.db.query(
-        `INSERT INTO webhook_delivery (account_id, endpoint_id, task_id, dedupe_key, url, event_type, payload)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
-        [task.accountId, target.endpointId, task.id, target.key, target.url, type, payload],
+        `INSERT INTO webhook_delivery (account_id, endpoint_id, target, task_id, dedupe_key, url, event_type, payload)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
+        [task.accountId, target.endpointId, target.target, task.id, target.key, target.url, type, payload],
       )) as { id: string }[];
       if (rows[0]) await this.enqueue(rows[0].id);
     }
   }
 
-  /** The task as the GraphQL `Task` names its fields; asset links signed for a day. */
+  /**
+   * The task with the GraphQL `Task`'s field names and values (what `task(id)` answers for these fields),
+   * except that `assets[].url` is the original's download link, signed for WEBHOOK_ASSET_URL_TTL_SECONDS.
+   */
   private async taskData(task: TaskEntity): Promise<Record<string, unknown>> {
-    const assets = await this.assets.byTask(task.id);
+    const [assets, model] = await Promise.all([
+      this.assets.byTask(task.id),
+      this.db.getRepository(GenerationModelEntity).findOneBy({ id: task.modelId }),
+    ]);
+    // Not fields: the ids and version the field resolvers use.
+    const { accountId: _account, modelId: _model, version: _version, ...fields } = toTask(task);
     return {
-      id: task.id,
-      status: task.status,
-      prompt: task.prompt,
-      negativePrompt: task.negativePrompt,
-      width: task.width,
-      height: task.height,
-      count: task.count,
-      seed: task.seed,
-      progress: task.progress,
-      cost: task.cost,
-      error: task.errorCode ? { code: task.errorCode, message: task.errorMessage } : null,
-      clientReference: task.clientReference,
-      startedAt: task.startedAt,
-      finishedAt: task.finishedAt,
-      createdAt: task.createdAt,
+      ...fields,
+      model: model ? { id: model.id, slug: model.slug, name: model.name } : null,
+      // Events are sent once a task left the queue.
+      queuePosition: null,
       assets: await Promise.all(
         assets.map(async (a) => {
+          const { entity: _entity, ...asset } = toAsset(a);
           const url = await this.assetUrls.url(a, "ORIGINAL", true, this.settings.assetUrlTtlSeconds);
-          return {
-            id: a.id,
-            index: a.index,
-            width: a.width,
-            height: a.height,
-            contentType: a.contentType,
-            sha256: a.sha256,
-            url: url.startsWith("/") ? this.settings.publicUrl + url : url,
-          };
+          return { ...asset, url: url.startsWith("/") ? this.settings.publicUrl + url : url };
         }),
       ),
     };
@@ -216,6 +240,7 @@ export class WebhookService {
       accountId,
       endpointId: endpoint.id,
       taskId: null,
+      target: DeliveryTarget.ENDPOINT,
       dedupeKey: `test:${randomUUID()}`,
       url: endpoint.url,
       eventType: "webhook.test",
@@ -231,10 +256,11 @@ export class WebhookService {
   async redeliver(accountId: string, deliveryId: string): Promise<WebhookDeliveryEntity> {
     const delivery = await this.delivery(accountId, deliveryId);
     if (!delivery) throw new NotFoundError("Webhook delivery");
-    await this.db.query(`UPDATE webhook_delivery SET status = 'PENDING' WHERE id = $1`, [delivery.id]);
+    if (delivery.target === DeliveryTarget.ENDPOINT && !delivery.endpointId) throw new WebhookEndpointDeletedError();
+    await this.db.query(`UPDATE webhook_delivery SET status = 'PENDING', error = NULL WHERE id = $1`, [delivery.id]);
     await wroteFor(this.db, accountId);
     await this.enqueue(delivery.id, `${delivery.id}-r${Date.now()}`); // BullMQ job ids may not contain ":"
-    return { ...delivery, status: DeliveryStatus.PENDING } as WebhookDeliveryEntity;
+    return { ...delivery, status: DeliveryStatus.PENDING, error: null } as WebhookDeliveryEntity;
   }
 
   private async enqueue(deliveryId: string, jobId = deliveryId): Promise<void> {
@@ -263,9 +289,12 @@ export class WebhookService {
     const repo = this.db.getRepository(WebhookDeliveryEntity);
     const delivery = await repo.findOneBy({ id: job.data.deliveryId });
     if (!delivery || delivery.status !== DeliveryStatus.PENDING) return;
-    const endpoint = delivery.endpointId ? await this.endpoints.findOneBy({ id: delivery.endpointId }) : null;
-    if (delivery.endpointId && (!endpoint || !endpoint.enabled)) {
-      await repo.update({ id: delivery.id }, { status: DeliveryStatus.FAILED });
+    // A delivery to an endpoint never falls back to the task's URL and secret: a deleted endpoint ends it.
+    const toEndpoint = delivery.target === DeliveryTarget.ENDPOINT;
+    const endpoint =
+      toEndpoint && delivery.endpointId ? await this.endpoints.findOneBy({ id: delivery.endpointId }) : null;
+    if (toEndpoint && (!endpoint || !endpoint.enabled)) {
+      await this.finish(delivery.id, DeliveryStatus.FAILED, endpoint ? "endpoint disabled" : "endpoint deleted");
       return;
     }
     const secrets = endpoint
@@ -297,14 +326,23 @@ export class WebhookService {
       now,
     ]);
     if (!result.error) {
-      await repo.update({ id: delivery.id }, { status: DeliveryStatus.SUCCEEDED });
+      await this.finish(delivery.id, DeliveryStatus.SUCCEEDED);
       if (endpoint?.failingSince) await this.endpoints.update({ id: endpoint.id }, { failingSince: null });
       return;
     }
     if (endpoint && !endpoint.failingSince) await this.endpoints.update({ id: endpoint.id }, { failingSince: now });
     if (job.attemptsMade + 1 < (job.opts.attempts ?? 1)) throw new Error(result.error);
-    await repo.update({ id: delivery.id }, { status: DeliveryStatus.FAILED });
+    await this.finish(delivery.id, DeliveryStatus.FAILED);
     if (endpoint) await this.disableIfFailingTooLong(endpoint.id);
+  }
+
+  /** Ends a delivery still PENDING (one ended meanwhile, by deleting its endpoint, keeps its end). */
+  private async finish(deliveryId: string, status: DeliveryStatus, error: string | null = null): Promise<void> {
+    await this.db.query(`UPDATE webhook_delivery SET status = $2, error = $3 WHERE id = $1 AND status = 'PENDING'`, [
+      deliveryId,
+      status,
+      error,
+    ]);
   }
 
   private async disableIfFailingTooLong(endpointId: string): Promise<void> {

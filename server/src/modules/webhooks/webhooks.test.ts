@@ -1,22 +1,30 @@
+import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { buildSchema, getNamedType, GraphQLObjectType } from "graphql";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signedInUser, type SignedInUser } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
+import { REPO_ROOT } from "../../infra/config.js";
 import { LedgerKind } from "../credits/ledger-entry.entity.js";
 
 interface Received {
   path: string;
   headers: Record<string, string>;
   body: string;
+  at: number;
 }
 
-/** A real HTTP receiver on loopback; each path can be told how to answer. */
+type Answer = { status: number; headers?: Record<string, string>; body?: string } | "hang";
+
+/** A real HTTP receiver on loopback; each path can be told how to answer (also after doing something). */
 let receiver: http.Server;
 let base: string;
 const received: Received[] = [];
-const answers = new Map<string, (n: number) => { status: number; headers?: Record<string, string> } | "hang">();
+const answers = new Map<string, (n: number) => Answer | Promise<Answer>>();
 
 let t: TestApp;
 let user: SignedInUser;
@@ -27,11 +35,12 @@ beforeAll(async () => {
     req.on("data", (c: Buffer) => (body += c.toString()));
     req.on("end", () => {
       const path = req.url ?? "/";
-      received.push({ path, headers: req.headers as Record<string, string>, body });
+      received.push({ path, headers: req.headers as Record<string, string>, body, at: Date.now() });
       const n = received.filter((r) => r.path === path).length;
-      const answer = answers.get(path)?.(n) ?? { status: 200 };
-      if (answer === "hang") return; // never answers
-      res.writeHead(answer.status, answer.headers).end(`answer ${n} of ${path}`);
+      void Promise.resolve(answers.get(path)?.(n) ?? { status: 200 }).then((answer) => {
+        if (answer === "hang") return; // never answers
+        res.writeHead(answer.status, answer.headers).end(answer.body ?? `answer ${n} of ${path}`);
+      });
     });
   });
   await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
@@ -40,18 +49,25 @@ beforeAll(async () => {
   t = await startTestApp({
     WEBHOOK_ALLOW_PRIVATE: "true",
     WEBHOOK_RETRY_SCHEDULE_MS: "0,50,50,50",
-    WEBHOOK_TIMEOUT_MS: "1500",
+    // Long enough that a hanging receiver still holds its delivery when the task it is about has finished.
+    WEBHOOK_TIMEOUT_MS: "8000",
     WEBHOOK_DISABLE_AFTER_MS: "1000",
   });
-  user = await signedInUser(t);
-  await t.app.services.ledger.credit({
-    accountId: user.account.id,
+  user = await customer(t);
+});
+
+/** A signed-in user with 100 credits. */
+async function customer(app: TestApp): Promise<SignedInUser> {
+  const who = await signedInUser(app);
+  await app.app.services.ledger.credit({
+    accountId: who.account.id,
     kind: LedgerKind.RECHARGE,
     paid: 100,
     bonus: 0,
-    reference: `s:${user.account.id}`,
+    reference: `s:${who.account.id}`,
   });
-});
+  return who;
+}
 afterAll(async () => {
   await t?.close();
   receiver.closeAllConnections();
@@ -59,12 +75,9 @@ afterAll(async () => {
 });
 
 const CREATE = `mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { secret endpoint { id url events } } }`;
-async function endpoint(
-  path: string,
-  events = ["task.running", "task.succeeded", "task.failed", "task.canceled"],
-  who = user,
-) {
-  const res = await t.graphql<{ createWebhookEndpoint: { secret: string; endpoint: { id: string } } }>(
+const ALL_EVENTS = ["task.running", "task.succeeded", "task.failed", "task.canceled"];
+async function endpoint(path: string, events = ALL_EVENTS, who = user, app = t) {
+  const res = await app.graphql<{ createWebhookEndpoint: { secret: string; endpoint: { id: string } } }>(
     CREATE,
     { input: { url: base + path, events, description: path } },
     who.headers,
@@ -80,20 +93,66 @@ const headersOf = (r: Received) => ({
   "webhook-signature": r.headers["webhook-signature"],
 });
 
-async function deliveryOf(id: string) {
-  const res = await t.graphql<{
-    webhookDeliveries: {
-      edges: {
-        node: { id: string; status: string; attempts: { statusCode: number | null; error: string | null }[] };
-      }[];
-    };
-  }>(
-    `{ webhookDeliveries(first: 100) { edges { node { id status eventType attempts { statusCode error latencyMs responseSnippet } } } } }`,
-    undefined,
-    user.headers,
-  );
-  return res.body.data!.webhookDeliveries.edges.map((e) => e.node).find((d) => d.id === id);
+interface Delivery {
+  id: string;
+  status: string;
+  eventType: string;
+  endpointId: string | null;
+  target: string;
+  taskId: string | null;
+  error: string | null;
+  attempts: { statusCode: number | null; error: string | null; responseSnippet: string }[];
 }
+const DELIVERY_FIELDS = `id status eventType endpointId target taskId error attempts { statusCode error latencyMs responseSnippet }`;
+
+async function deliveries(who = user, args: Record<string, unknown> = {}) {
+  const res = await t.graphql<{
+    webhookDeliveries: { edges: { node: Delivery }[]; pageInfo: { endCursor: string | null; hasNextPage: boolean } };
+  }>(
+    `query($taskId: ID, $first: Int, $after: String) {
+      webhookDeliveries(taskId: $taskId, first: $first, after: $after) {
+        edges { node { ${DELIVERY_FIELDS} } } pageInfo { endCursor hasNextPage } } }`,
+    { first: 100, ...args },
+    who.headers,
+  );
+  expect(res.body.errors).toBeUndefined();
+  return res.body.data!.webhookDeliveries;
+}
+
+async function deliveryOf(id: string, who = user) {
+  return (await deliveries(who)).edges.map((e) => e.node).find((d) => d.id === id);
+}
+
+const CREATE_TASK = `mutation($input: CreateTaskInput!) { createTask(input: $input) { task { id } } }`;
+async function createTask(who: SignedInUser, extra: Record<string, unknown> = {}, app = t): Promise<string> {
+  const res = await app.graphql<{ createTask: { task: { id: string } } }>(
+    CREATE_TASK,
+    { input: { prompt: "a lighthouse", model: "novart-sketch", width: 512, height: 512, count: 1, ...extra } },
+    who.headers,
+  );
+  expect(res.body.errors).toBeUndefined();
+  return res.body.data!.createTask.task.id;
+}
+
+async function taskStatus(id: string, who: SignedInUser, app = t): Promise<string | undefined> {
+  const res = await app.graphql<{ task: { status: string } | null }>(
+    `query($id: ID!) { task(id: $id) { status } }`,
+    { id },
+    who.headers,
+  );
+  return res.body.data?.task?.status;
+}
+
+/** The events a path received, verified with `standardwebhooks` (throws on a bad signature). */
+const verified = (pathname: string, secret: string) =>
+  forPath(pathname).map(
+    (r) =>
+      new Webhook(secret).verify(r.body, headersOf(r)) as {
+        type: string;
+        timestamp: string;
+        data: Record<string, unknown>;
+      },
+  );
 
 async function testDelivery(endpointId: string, who = user) {
   const res = await t.graphql<{ sendTestWebhook: { delivery: { id: string } } }>(
@@ -206,8 +265,63 @@ describe("retries and failures", () => {
       .toBe("SUCCEEDED");
     expect(Date.now() - started).toBeLessThan(1500);
     await expect
-      .poll(async () => (await deliveryOf(hanging))?.attempts[0]?.error ?? null, { timeout: 10_000 })
+      .poll(async () => (await deliveryOf(hanging))?.attempts[0]?.error ?? null, { timeout: 30_000 })
       .toMatch(/no answer/);
+  });
+
+  it("does not let a receiver that never answers hold the tasks it is told about", async () => {
+    const who = await customer(t);
+    answers.set("/hang-tasks", () => "hang");
+    const { endpoint: e } = await endpoint("/hang-tasks", ALL_EVENTS, who);
+    const taskId = await createTask(who);
+    await expect.poll(() => taskStatus(taskId, who), { timeout: 20_000 }).toBe("SUCCEEDED");
+    // The task finished while its task.running delivery still waits for an answer (the receiver's timeout
+    // is 8 s): processing never waited on the receiver.
+    const running = (await deliveries(who, { taskId })).edges
+      .map((edge) => edge.node)
+      .find((d) => d.eventType === "task.running");
+    expect(running).toMatchObject({ status: "PENDING", attempts: [] });
+    expect(forPath("/hang-tasks").length).toBeGreaterThanOrEqual(1);
+    await t.graphql(
+      `mutation($input: IdInput!) { deleteWebhookEndpoint(input: $input) { endpoint { id } } }`,
+      { input: { id: e.id } },
+      who.headers,
+    );
+  });
+
+  it("stops an endpoint's pending deliveries when it is deleted, and refuses to redeliver them", async () => {
+    const { endpoint: e } = await endpoint("/deleted");
+    // The first try is answered 500 only after the endpoint was deleted: a retry would be due next.
+    answers.set("/deleted", async () => {
+      const deleted = await t.graphql(
+        `mutation($input: IdInput!) { deleteWebhookEndpoint(input: $input) { endpoint { id } } }`,
+        { input: { id: e.id } },
+        user.headers,
+      );
+      expect(deleted.body.errors).toBeUndefined();
+      return { status: 500 };
+    });
+    const id = await testDelivery(e.id);
+    await expect.poll(async () => (await deliveryOf(id))?.attempts.length, { timeout: 10_000 }).toBe(1);
+    // The schedule is 0, 50, 50, 50 ms: give the retries ample time to (not) happen.
+    await sleep(1_500);
+    expect(forPath("/deleted")).toHaveLength(1);
+    expect(await deliveryOf(id)).toMatchObject({
+      status: "FAILED",
+      error: "endpoint deleted",
+      endpointId: null,
+      target: "ENDPOINT",
+      attempts: [{ statusCode: 500 }],
+    });
+    const redeliver = await t.graphql(
+      `mutation($input: IdInput!) { redeliverWebhook(input: $input) { delivery { id } } }`,
+      { input: { id } },
+      user.headers,
+    );
+    expect(redeliver.body.errors?.[0].extensions?.code).toBe("WEBHOOK_ENDPOINT_DELETED");
+    await sleep(500);
+    expect(forPath("/deleted")).toHaveLength(1);
+    expect((await deliveryOf(id))?.status).toBe("FAILED");
   });
 });
 
@@ -227,6 +341,144 @@ describe("secret rotation", () => {
     expect(r.headers["webhook-signature"].split(" ")).toHaveLength(2);
     expect(() => new Webhook(newSecret).verify(r.body, headersOf(r))).not.toThrow();
     expect(() => new Webhook(oldSecret).verify(r.body, headersOf(r))).not.toThrow();
+
+    // When the 24 h are over, only the new secret signs.
+    await t.app.db.query(
+      `UPDATE webhook_endpoint SET previous_secret_expires_at = now() - interval '1 minute' WHERE id = $1`,
+      [e.id],
+    );
+    await testDelivery(e.id);
+    await expect.poll(() => forPath("/rotated").length, { timeout: 5_000 }).toBe(2);
+    const after = forPath("/rotated")[1];
+    expect(after.headers["webhook-signature"].split(" ")).toHaveLength(1);
+    expect(() => new Webhook(newSecret).verify(after.body, headersOf(after))).not.toThrow();
+    expect(() => new Webhook(oldSecret).verify(after.body, headersOf(after))).toThrow();
+    const listed = await t.graphql<{ webhookEndpoints: { id: string; previousSecretExpiresAt: string | null }[] }>(
+      `{ webhookEndpoints { id previousSecretExpiresAt } }`,
+      undefined,
+      user.headers,
+    );
+    expect(listed.body.data!.webhookEndpoints.find((x) => x.id === e.id)?.previousSecretExpiresAt).toBeNull();
+  });
+});
+
+describe("the payload", () => {
+  const schema = buildSchema(fs.readFileSync(path.join(REPO_ROOT, "schema/schema.graphql"), "utf8"));
+
+  /** A selection of exactly the payload's keys, each of which must be a field of the GraphQL type. */
+  function selection(type: GraphQLObjectType, value: Record<string, unknown>): string {
+    const fields = type.getFields();
+    return Object.entries(value)
+      .map(([key, v]) => {
+        expect(Object.keys(fields), `${type.name}.${key}`).toContain(key);
+        const named = getNamedType(fields[key].type);
+        // The asset link is the original's download link (signed for longer than the API's links).
+        if (type.name === "Asset" && key === "url") return "url(variant: ORIGINAL, download: true)";
+        if (!(named instanceof GraphQLObjectType)) return key;
+        const sample = (Array.isArray(v) ? v[0] : v) as Record<string, unknown> | null | undefined;
+        // A null object (the error of a task that did not fail): its scalar fields, which must be null too.
+        if (sample == null) {
+          const scalars = Object.values(named.getFields()).filter(
+            (f) => !(getNamedType(f.type) instanceof GraphQLObjectType) && f.args.length === 0,
+          );
+          return `${key} { ${scalars.map((f) => f.name).join(" ")} }`;
+        }
+        return `${key} { ${selection(named, sample)} }`;
+      })
+      .join(" ");
+  }
+
+  it("carries the task as the GraphQL Task names and answers its fields, with long-lived asset links", async () => {
+    const who = await customer(t);
+    const { secret } = await endpoint("/shape", ["task.succeeded"], who);
+    const taskId = await createTask(who, { webhookUrl: `${base}/shape-own`, clientReference: "order-7" });
+    await expect.poll(() => forPath("/shape").length, { timeout: 20_000 }).toBe(1);
+    const [event] = verified("/shape", secret);
+    const sentAt = forPath("/shape")[0].at;
+    expect(event.type).toBe("task.succeeded");
+    const data = event.data;
+    // What the audit found missing is there.
+    expect(Object.keys(data)).toEqual(
+      expect.arrayContaining(["model", "referenceIds", "webhookUrl", "queuePosition", "clientReference", "assets"]),
+    );
+
+    const res = await t.graphql<{ task: Record<string, unknown> }>(
+      `query($id: ID!) { task(id: $id) { ${selection(schema.getType("Task") as GraphQLObjectType, data)} } }`,
+      { id: taskId },
+      who.headers,
+    );
+    expect(res.body.errors).toBeUndefined();
+    const task = res.body.data!.task;
+    type WithAssets = { assets: { url: string }[] };
+    const withoutUrls = (x: Record<string, unknown>) => ({
+      ...x,
+      assets: (x as unknown as WithAssets).assets.map(({ url: _url, ...rest }) => rest),
+    });
+    expect(withoutUrls(data)).toEqual(withoutUrls(task));
+    expect(data).toMatchObject({
+      id: taskId,
+      status: "SUCCEEDED",
+      webhookUrl: `${base}/shape-own`,
+      clientReference: "order-7",
+      model: { slug: "novart-sketch" },
+      queuePosition: null,
+    });
+
+    // The link is the same file as the API's, signed to expire WEBHOOK_ASSET_URL_TTL_SECONDS after sending.
+    const sent = new URL((data as unknown as WithAssets).assets[0].url);
+    const api = new URL((task as unknown as WithAssets).assets[0].url, t.app.config.PUBLIC_URL);
+    expect(sent.pathname).toBe(api.pathname);
+    const ttl = t.app.config.WEBHOOK_ASSET_URL_TTL_SECONDS;
+    expect(ttl).toBeGreaterThan(3600);
+    // The expiry is rounded up to the minute.
+    const expected = sentAt / 1000 + ttl;
+    expect(Number(sent.searchParams.get("exp"))).toBeGreaterThanOrEqual(expected - 30);
+    expect(Number(sent.searchParams.get("exp"))).toBeLessThanOrEqual(expected + 90);
+    const image = await fetch(sent.href.replace(t.app.config.PUBLIC_URL, t.url));
+    expect(image.status).toBe(200);
+  });
+});
+
+describe("the delivery log", () => {
+  it("filters by task, pages with after, and keeps the first 1 KB of an answer", async () => {
+    const who = await customer(t);
+    const big = "x".repeat(5 * 1024);
+    answers.set("/big", () => ({ status: 200, headers: { "content-type": "text/plain" }, body: big }));
+    const { endpoint: e } = await endpoint("/log", ALL_EVENTS, who);
+    const { endpoint: bigEndpoint } = await endpoint("/big", ["task.failed"], who);
+    const taskId = await createTask(who);
+    await expect.poll(() => taskStatus(taskId, who), { timeout: 20_000 }).toBe("SUCCEEDED");
+    const snippetDelivery = await testDelivery(bigEndpoint.id, who);
+    await testDelivery(e.id, who);
+    await expect
+      .poll(async () => (await deliveryOf(snippetDelivery, who))?.status, { timeout: 10_000 })
+      .toBe("SUCCEEDED");
+
+    // The task's deliveries only: its two events, not the test deliveries.
+    await expect.poll(async () => (await deliveries(who, { taskId })).edges.length, { timeout: 10_000 }).toBe(2);
+    const ofTask = (await deliveries(who, { taskId })).edges.map((edge) => edge.node);
+    expect(ofTask.map((d) => d.eventType).sort()).toEqual(["task.running", "task.succeeded"]);
+    expect(ofTask.every((d) => d.taskId === taskId && d.endpointId === e.id)).toBe(true);
+    const none = await deliveries(who, { taskId: "00000000-0000-4000-8000-000000000000" });
+    expect(none.edges).toEqual([]);
+
+    // Pages of one: the same deliveries in the same order as one page of all, each once.
+    const all = (await deliveries(who)).edges.map((edge) => edge.node.id);
+    expect(all).toHaveLength(4);
+    const paged: string[] = [];
+    let after: string | null = null;
+    for (let page = 0; page < 10; page++) {
+      const result = await deliveries(who, { first: 1, after });
+      paged.push(...result.edges.map((edge) => edge.node.id));
+      if (!result.pageInfo.hasNextPage) break;
+      after = result.pageInfo.endCursor;
+    }
+    expect(paged).toEqual(all);
+
+    // The receiver answered 5 KB: the log keeps exactly the first 1024 bytes.
+    const snippet = (await deliveryOf(snippetDelivery, who))!.attempts[0].responseSnippet;
+    expect(Buffer.byteLength(snippet)).toBe(1024);
+    expect(snippet).toBe(big.slice(0, 1024));
   });
 });
 
@@ -293,5 +545,80 @@ describe("usage", () => {
       { tasks: 0, images: 0, creditsSpent: 0 },
     );
     expect(total).toEqual({ tasks: 2, images: 2, creditsSpent: 4 });
+  });
+});
+
+describe("task.failed and task.canceled, and the usage of a failed task", () => {
+  // Slow steps (about 8 s a task) and a 3 s task timeout: every task fails unless canceled first.
+  let slow: TestApp;
+  beforeAll(async () => {
+    slow = await startTestApp({
+      WEBHOOK_ALLOW_PRIVATE: "true",
+      WEBHOOK_RETRY_SCHEDULE_MS: "0,50,50,50",
+      LOCAL_PROVIDER_STEP_MS: "1000",
+      TASK_TIMEOUT_MS: "3000",
+    });
+  });
+  afterAll(async () => {
+    await slow?.close();
+  });
+
+  it("delivers task.canceled for a canceled task", async () => {
+    const who = await customer(slow);
+    const { secret } = await endpoint("/canceled", ALL_EVENTS, who, slow);
+    const taskId = await createTask(who, {}, slow);
+    const canceled = await slow.graphql<{ cancelTask: { task: { status: string } } }>(
+      `mutation($input: IdInput!) { cancelTask(input: $input) { task { status } } }`,
+      { input: { id: taskId } },
+      who.headers,
+    );
+    expect(canceled.body.errors).toBeUndefined();
+    expect(canceled.body.data!.cancelTask.task.status).toBe("CANCELED");
+    await expect
+      .poll(() => verified("/canceled", secret).map((e) => e.type), { timeout: 20_000 })
+      .toContain("task.canceled");
+    const events = verified("/canceled", secret);
+    // Perhaps task.running first (when a worker had started it), then task.canceled, last.
+    expect(events.at(-1)).toMatchObject({
+      type: "task.canceled",
+      data: { id: taskId, status: "CANCELED", error: null },
+    });
+    expect(events.map((e) => e.type).filter((type) => type !== "task.running")).toEqual(["task.canceled"]);
+  });
+
+  it("delivers task.failed with the error, and counts the failed task in usage with nothing spent", async () => {
+    const who = await customer(slow);
+    const { secret } = await endpoint("/failed", ALL_EVENTS, who, slow);
+    const before = Date.now();
+    const taskId = await createTask(who, {}, slow);
+    await expect
+      .poll(() => verified("/failed", secret).map((e) => e.type), { timeout: 30_000 })
+      .toEqual(["task.running", "task.failed"]);
+    const failed = verified("/failed", secret)[1];
+    expect(failed.data).toMatchObject({ id: taskId, status: "FAILED", error: { code: "TIMEOUT" } });
+    expect(typeof (failed.data.error as { message: string }).message).toBe("string");
+    expect(await slow.app.services.ledger.balance(who.account.id)).toEqual({ paid: 100, bonus: 0 });
+
+    // By hour: three buckets on whole hours around now; the task's hour has it, failed, and refunded.
+    const hour = 3_600_000;
+    const from = new Date(Math.floor(before / hour) * hour - hour);
+    const to = new Date(from.getTime() + 3 * hour);
+    const res = await slow.graphql<{
+      usage: { start: string; tasks: number; images: number; creditsSpent: number; failures: number }[];
+    }>(
+      `query($from: DateTimeISO!, $to: DateTimeISO!) { usage(from: $from, to: $to, granularity: HOUR) { start tasks images creditsSpent failures } }`,
+      { from: from.toISOString(), to: to.toISOString() },
+      who.headers,
+    );
+    expect(res.body.errors).toBeUndefined();
+    const buckets = res.body.data!.usage;
+    expect(buckets.map((b) => Date.parse(b.start))).toEqual([0, 1, 2].map((i) => from.getTime() + i * hour));
+    const created = buckets.find((b) => b.tasks > 0)!;
+    expect(created).toMatchObject({ tasks: 1, images: 0, failures: 1 });
+    expect(Date.parse(created.start)).toBe(Math.floor(before / hour) * hour);
+    // Charged, then refunded (perhaps in the next hour): the net spend is 0.
+    expect(buckets.reduce((sum, b) => sum + b.creditsSpent, 0)).toBe(0);
+    expect(buckets.reduce((sum, b) => sum + b.tasks, 0)).toBe(1);
+    expect(buckets.reduce((sum, b) => sum + b.failures, 0)).toBe(1);
   });
 });

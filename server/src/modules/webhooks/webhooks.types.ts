@@ -3,6 +3,7 @@ import { ArgsType, Field, ID, InputType, Int, ObjectType, registerEnumType } fro
 import { PageInfo, PageArgs } from "../../infra/graphql/connection.js";
 import {
   DeliveryStatus,
+  DeliveryTarget,
   type WebhookAttemptEntity,
   type WebhookDeliveryEntity,
   type WebhookEndpointEntity,
@@ -15,6 +16,15 @@ registerEnumType(DeliveryStatus, {
     PENDING: { description: "Being tried, or waiting for its next try." },
     SUCCEEDED: { description: "The receiver answered 2xx." },
     FAILED: { description: "Every try failed (or the endpoint was disabled)." },
+  },
+});
+
+registerEnumType(DeliveryTarget, {
+  name: "WebhookDeliveryTarget",
+  description: "Where a delivery goes.",
+  valuesConfig: {
+    ENDPOINT: { description: "An endpoint of the account (`endpointId`, null once it was deleted)." },
+    TASK_URL: { description: "The task's own webhookUrl, signed with the task webhook secret." },
   },
 });
 
@@ -92,8 +102,14 @@ export class WebhookDelivery {
   @Field(() => ID, { description: "Unique id." })
   id: string;
 
-  @Field(() => ID, { nullable: true, description: "The endpoint, or null for a task's own webhookUrl." })
+  @Field(() => ID, {
+    nullable: true,
+    description: "The endpoint; null for a task's own webhookUrl and once the endpoint was deleted.",
+  })
   endpointId: string | null;
+
+  @Field(() => DeliveryTarget, { description: "An endpoint, or the task's own webhookUrl." })
+  target: DeliveryTarget;
 
   @Field(() => ID, { nullable: true, description: "The task the event is about." })
   taskId: string | null;
@@ -113,6 +129,12 @@ export class WebhookDelivery {
   @Field(() => Int, { description: "Tries so far." })
   attemptCount: number;
 
+  @Field(() => String, {
+    nullable: true,
+    description: "Why it ended FAILED without trying again (`endpoint deleted`, `endpoint disabled`).",
+  })
+  error: string | null;
+
   @Field(() => GraphQLDateTimeISO, { description: "When the event happened." })
   createdAt: Date;
 }
@@ -120,12 +142,14 @@ export class WebhookDelivery {
 export const toDelivery = (d: WebhookDeliveryEntity): WebhookDelivery => ({
   id: d.id,
   endpointId: d.endpointId,
+  target: d.target,
   taskId: d.taskId,
   url: d.url,
   eventType: d.eventType,
   payload: d.payload,
   status: d.status,
   attemptCount: d.attempts,
+  error: d.error,
   createdAt: d.createdAt,
 });
 
