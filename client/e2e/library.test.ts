@@ -291,6 +291,8 @@ describe("the asset library in the studio", () => {
 
     const [zip] = await Promise.all([page.waitForEvent("download"), page.getByTestId("download-zip").click()]);
     expect(zip.suggestedFilename()).toMatch(/^novart-.*\.zip$/);
+    // Downloaded by the browser from a minted link (streamed to disk), not saved from a blob held by the page.
+    expect(zip.url()).toMatch(/\/api\/assets\/zip\/[A-Za-z0-9_-]{32}$/);
     const bytes = await fs.readFile(await zip.path());
     expect(bytes.subarray(0, 2).toString("latin1")).toBe("PK");
     // Stored, not compressed: the two originals are in it.

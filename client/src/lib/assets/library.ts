@@ -114,12 +114,6 @@ export function imageCount(count: number): string {
   return `${count.toLocaleString()} ${count === 1 ? "image" : "images"}`;
 }
 
-/** The file name a ZIP answer suggests (Content-Disposition), or a dated default. */
-export function zipFileName(disposition: string | null, now = new Date()): string {
-  const match = disposition ? /filename="?([^";]+)"?/i.exec(disposition) : null;
-  return match?.[1] ?? `novart-${now.toISOString().slice(0, 10)}.zip`;
-}
-
 /** The items whose id is not among `ids`, in order. */
 export function withoutIds<T extends { id: string }>(items: T[], ids: string[]): T[] {
   const gone = new Set(ids);
