@@ -341,3 +341,56 @@ describe("ids of another account", () => {
     expect((await t.graphql(`{ me { id } }`, undefined, ownerKey.headers)).body.data).toBeTruthy();
   });
 });
+
+/** The cases that change or end A's things, in the order they run after every other case (as the owner). */
+const DESTRUCTIVE_LAST = [
+  "Mutation.cancelTask(input.id)",
+  "Mutation.deleteAssets(input.ids)",
+  "Mutation.revokeApiKey(input.id)",
+  "Mutation.deleteWebhookEndpoint(input.id)",
+  "Mutation.revokeSession(input.id)",
+];
+
+/** What is wrong with the owner's answer: an error, a null field, an empty list. */
+function ownerProblem(a: Answer | "open"): string | null {
+  if (a === "open") return null; // a subscription that was accepted and waits for its next event
+  if (a.errors?.length) return `errors ${JSON.stringify(a.errors.map((e) => [e.message, e.extensions?.code]))}`;
+  const value = Object.values(a.data ?? {})[0] as { edges?: unknown[] } | null | undefined;
+  if (value === null || value === undefined) return `no answer: ${JSON.stringify(a)}`;
+  if (Array.isArray(value.edges) && value.edges.length === 0) return `an empty list: ${JSON.stringify(a)}`;
+  return null;
+}
+
+describe("ids of one's own account", () => {
+  it("answer their owner: each case as A on A's things succeeds (the destructive ones last)", async () => {
+    expect(DESTRUCTIVE_LAST.filter((k) => !CASES[k])).toEqual([]);
+    const order = Object.keys(CASES).sort((a, b) => DESTRUCTIVE_LAST.indexOf(a) - DESTRUCTIVE_LAST.indexOf(b));
+    const wrong: string[] = [];
+    for (const key of order) {
+      const c = CASES[key];
+      if (!idArgs.some((a) => a.key === key)) continue;
+      // The owner's ledger is an admin's question only for other accounts; a subscription may just stay open.
+      let answer: Answer | "open";
+      if (c.query.startsWith("subscription")) {
+        const ws = wsClient(t, owner.token);
+        sockets.push(ws);
+        const events = ws.client.iterate({ query: c.query, variables: { id: ids[c.object] } });
+        let timer: NodeJS.Timeout | undefined;
+        answer = await Promise.race([
+          events.next().then(
+            (r) => r.value as Answer,
+            (errors: unknown) => ({ errors: errors as Answer["errors"] }),
+          ),
+          new Promise<"open">((resolve) => (timer = setTimeout(() => resolve("open"), 2_000))),
+        ]);
+        clearTimeout(timer);
+        await events.return?.();
+      } else {
+        answer = (await t.graphql(c.query, { id: ids[c.object] }, owner.headers)).body as Answer;
+      }
+      const problem = ownerProblem(answer);
+      if (problem) wrong.push(`${key} as A: ${problem}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+});

@@ -7,7 +7,9 @@ import { API_SCOPES } from "../../src/modules/accounts/viewer.js";
 import {
   createApiKey,
   newSession,
+  PASSWORD,
   signedInUser,
+  uniqueEmail,
   wsClient,
   type ApiKeyScopeName,
   type SignedInUser,
@@ -58,8 +60,8 @@ const INLINE_CHECKS: Record<string, { count: number; coveredBy: string }> = {
   'modules/credits/credits.resolver.ts ["ADMIN"]': { count: 1, coveredBy: "ARGUMENT_GATES ledger" },
   'modules/generation/task.resolver.ts ["tasks:read"]': { count: 2, coveredBy: "SELF_AUTHORIZED" },
   'modules/accounts/accounts.resolver.ts ["account:read"]': { count: 1, coveredBy: "@Authorized on messageReceived" },
-  'modules/generation/upload.routes.ts ["tasks:write"]': { count: 1, coveredBy: "plain HTTP route, not schema" },
-  'modules/assets/zip.routes.ts ["assets:read"]': { count: 1, coveredBy: "plain HTTP route, not schema" },
+  'modules/generation/upload.routes.ts ["tasks:write"]': { count: 1, coveredBy: "http-routes-matrix.test.ts" },
+  'modules/assets/zip.routes.ts ["assets:read"]': { count: 2, coveredBy: "http-routes-matrix.test.ts (zip, zip/link)" },
 };
 
 interface Requirement {
@@ -88,7 +90,37 @@ interface Caller {
   label: string;
   headers: Record<string, string>;
   token?: string;
+  /** A new WebSocket per subscription (a refused connection cannot carry the next one). */
+  freshSocket?: boolean;
 }
+
+/** What a caller gets for an operation: a refusal (code and details), or an answer past authorization. */
+type Expectation = { code: string; detail?: Record<string, string> } | "ANSWERED";
+
+/**
+ * Callers whose answer is declared per operation (a rule over what the operation requires, with the reason):
+ * every operation of the matrix must get an expectation from each, or the first test fails.
+ */
+const DECLARED: Record<
+  "revokedKey" | "unverified",
+  { why: string; expect: (req: Requirement) => Expectation; caller: () => Promise<Caller> }
+> = {
+  revokedKey: {
+    why:
+      "a Bearer credential that no longer resolves is refused before anything runs, public operations included " +
+      "(the client must learn that its key is dead: 401 UNAUTHENTICATED); graphql-ws refuses the connection (4403)",
+    expect: (req) => (req.op.type === "subscription" ? { code: "WS_CLOSE_4403" } : { code: "UNAUTHENTICATED" }),
+    caller: async () => callers.revokedKey,
+  },
+  unverified: {
+    why:
+      "verification gates signIn (EMAIL_NOT_VERIFIED), not a session that exists: a session of an account whose " +
+      "email_verified_at is NULL is a user's session (roles still apply)",
+    expect: (req) => (req.role ? { code: "FORBIDDEN", detail: { requires: req.role } } : "ANSWERED"),
+    // A session of its own per call: a permitted signOutEverywhere must not end the next call's session.
+    caller: async () => ({ label: "unverified", ...(await newSession(t, unverifiedAccountId)) }),
+  },
+};
 
 let t: TestApp;
 let schema: GraphQLSchema;
@@ -97,6 +129,8 @@ let user: SignedInUser;
 let moderator: SignedInUser;
 let admin: SignedInUser;
 let restricted: SignedInUser;
+/** An account with email_verified_at NULL (its sessions come from the session service). */
+let unverifiedAccountId: string;
 const callers: Record<string, Caller> = {};
 const sockets = new Map<string, TestWsClient>();
 
@@ -124,6 +158,18 @@ beforeAll(async () => {
   callers.userKey = await keyCaller("user's key with every scope", user, API_SCOPES);
   callers.adminKey = await keyCaller("admin's key with every scope", admin, API_SCOPES);
   callers.apiRestrictedKey = await keyCaller("key of an account restricted for API", apiRestricted, API_SCOPES);
+  // Every scope, then revoked through the service (as revokeApiKey does): its secret is still sent.
+  const revoked = await createApiKey(t, user, API_SCOPES.map(scopeName), "revoked key");
+  await t.app.services.apiKeys.revoke(user.account.id, revoked.id);
+  callers.revokedKey = { label: "revoked key", headers: revoked.headers, token: revoked.secret, freshSocket: true };
+  const unverified = await t.app.services.accounts.createVerified(
+    uniqueEmail("unverified"),
+    PASSWORD,
+    AccountRole.USER,
+  );
+  unverifiedAccountId = unverified.id;
+  await t.app.db.query(`UPDATE account SET email_verified_at = NULL WHERE id = $1`, [unverifiedAccountId]);
+  callers.unverified = { label: "unverified", ...(await newSession(t, unverifiedAccountId)) };
   for (const scope of API_SCOPES) {
     callers[`without ${scope}`] = await keyCaller(
       `key without ${scope}`,
@@ -165,14 +211,25 @@ afterAll(async () => {
 
 /** One WebSocket per caller; the subscription's first answer, or `open` when nothing came within `waitMs`. */
 async function subscribeOnce(caller: Caller, query: string, waitMs: number): Promise<Outcome> {
-  let ws = sockets.get(caller.label);
-  if (!ws) sockets.set(caller.label, (ws = wsClient(t, caller.token)));
+  let ws = caller.freshSocket ? undefined : sockets.get(caller.label);
+  if (!ws)
+    sockets.set(
+      caller.freshSocket ? `${caller.label} ${sockets.size}` : caller.label,
+      (ws = wsClient(t, caller.token)),
+    );
   const events = ws.client.iterate({ query });
   let timer: NodeJS.Timeout | undefined;
   const outcome = await Promise.race([
     events.next().then(
       (r) => (r.done ? { open: false } : (r.value as Outcome)),
-      (errors: unknown) => ({ errors: Array.isArray(errors) ? (errors as GqlError[]) : [{ message: String(errors) }] }),
+      (errors: unknown) => ({
+        errors: Array.isArray(errors)
+          ? (errors as GqlError[])
+          : typeof (errors as { code?: unknown })?.code === "number"
+            ? // The connection was closed: its close code stands for the answer.
+              [{ message: "closed", extensions: { code: `WS_CLOSE_${(errors as { code: number }).code}` } }]
+            : [{ message: String(errors) }],
+      }),
     ),
     new Promise<Outcome>((resolve) => (timer = setTimeout(() => resolve({ open: true }), waitMs))),
   ]);
@@ -231,6 +288,18 @@ describe("every operation is classified", () => {
     });
     expect(decorated, "listed as public or self-authorized but carrying @Authorized").toEqual([]);
     expect(matrix.length).toBeGreaterThan(60);
+  });
+
+  it("declares what a revoked key and an unverified account's session get, for every operation", () => {
+    const undeclared = matrix.flatMap((req) =>
+      Object.entries(DECLARED)
+        .filter(([, d]) => {
+          const e = d.expect(req) as Expectation | undefined;
+          return e !== "ANSWERED" && typeof e?.code !== "string";
+        })
+        .map(([name]) => `${req.key} for ${name}`),
+    );
+    expect(undeclared).toEqual([]);
   });
 
   it("knows every authorize() call made outside @Authorized", () => {
@@ -308,6 +377,36 @@ describe("refusals come first, before any argument is looked at", () => {
         { caller: callers.apiRestrictedKey, req, code: "ACCOUNT_RESTRICTED" },
       ]);
     expect(await expectRefusals(cases)).toEqual([]);
+  });
+});
+
+describe("declared callers: a revoked key and an unverified account", () => {
+  it("get the refusal declared for each operation", async () => {
+    const cases = [];
+    for (const declared of Object.values(DECLARED)) {
+      for (const req of matrix) {
+        const expected = declared.expect(req);
+        if (expected !== "ANSWERED")
+          cases.push({ caller: await declared.caller(), req, code: expected.code, detail: expected.detail });
+      }
+    }
+    expect(cases.length).toBeGreaterThan(matrix.length);
+    expect(await expectRefusals(cases)).toEqual([]);
+  });
+
+  it("reach the operations declared ANSWERED", async () => {
+    const wrong: string[] = [];
+    let answered = 0;
+    for (const declared of Object.values(DECLARED)) {
+      for (const req of matrix.filter((r) => declared.expect(r) === "ANSWERED")) {
+        const caller = await declared.caller();
+        const outcome = await call(caller, req.document, req.op, 300);
+        answered++;
+        if (isRefusalOrFault(outcome)) wrong.push(`${req.key} as ${caller.label}: ${describeOutcome(outcome)}`);
+      }
+    }
+    expect(answered).toBeGreaterThan(40);
+    expect(wrong).toEqual([]);
   });
 });
 

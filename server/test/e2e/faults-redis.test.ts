@@ -18,6 +18,8 @@ let worker: ServerProcess;
 beforeAll(async () => {
   env = await startFaultEnv({
     LOCAL_PROVIDER_STEP_MS: "150",
+    // Fewer slots than tasks: some are still waiting in the queue when Redis dies.
+    WORKER_CONCURRENCY: "2",
     RECONCILE_INTERVAL_MS: "500",
     WORKER_STALLED_INTERVAL_MS: "1000",
     HEARTBEAT_INTERVAL_MS: "500",
@@ -47,6 +49,13 @@ describe("Redis down for 10 s, then back empty", () => {
 
       await env.redis.stop();
       const downSince = Date.now();
+      // Read after the kill: a task still QUEUED in PostgreSQL now had its job only in the Redis that died.
+      const atKill = (await env.setup.db.query(
+        `SELECT status, count(*)::int AS n FROM task WHERE id = ANY($1::uuid[]) GROUP BY status`,
+        [ids],
+      )) as { status: string; n: number }[];
+      const queuedAtKill = atKill.find((r) => r.status === "QUEUED")?.n ?? 0;
+      expect(queuedAtKill, `task states when Redis died: ${JSON.stringify(atKill)}`).toBeGreaterThan(0);
       const down = await until(
         async () => {
           const r = await readiness();
@@ -86,7 +95,7 @@ describe("Redis down for 10 s, then back empty", () => {
         settled: true,
       });
       console.log(
-        `redis-outage: ${ids.length} tasks (${during.length} created during the outage); ${summarize(report)}`,
+        `redis-outage: ${ids.length} tasks (${queuedAtKill} queued when Redis died, ${during.length} created during the outage); ${summarize(report)}`,
       );
     },
   );
