@@ -87,18 +87,20 @@ describe.each(drivers)("the %s storage driver", (_name, make) => {
 
 describe("S3 presigned URLs", () => {
   // s3rver does not check presigned signatures (a real S3 does), so tampering is not provable here.
-  it("serve the bytes with the asked content type and disposition", async () => {
+  it("serve the bytes with the asked content type, disposition and cache control", async () => {
     const data = Buffer.from("presigned bytes");
     await s3.put("assets/p.png", data, "image/png");
     const url = await s3.presign("assets/p.png", {
       ttlSeconds: 60,
       contentType: "image/png",
       downloadName: "novart-1.png",
+      cacheControl: "private, max-age=86400, immutable",
     });
     const res = await fetch(url);
     expect(res.status).toBe(200);
     expect(Buffer.from(await res.arrayBuffer()).equals(data)).toBe(true);
     expect(res.headers.get("content-disposition")).toContain("novart-1.png");
+    expect(res.headers.get("cache-control")).toBe("private, max-age=86400, immutable");
     expect(new URL(url).searchParams.get("X-Amz-Expires")).toBe("60");
   });
 });
