@@ -480,11 +480,18 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
       clearInterval(apiHeartbeat);
       const timeout = config.SHUTDOWN_TIMEOUT_MS;
       // Stop taking work first (HTTP, sockets, new jobs), then let active jobs finish, then close pools.
+      // A worker pauses (no new job; waits for its active ones) for at most `timeout`, then closes without
+      // waiting: a job still running is given up, and another worker takes it over once its lock expires.
+      // (`close()` then `close(true)` would not do: BullMQ's second close returns the first, still waiting.)
       await Promise.all([
         app.api?.close(timeout).then(() => logger.debug("api closed")),
-        ...workers.map((w) =>
-          withDeadline(w.close(), timeout, () => w.close(true)).then(() => logger.debug(`worker ${w.name} closed`)),
-        ),
+        ...workers.map(async (w) => {
+          await withDeadline(w.pause(), timeout, async () => {
+            logger.warn({ queue: w.name }, "jobs still running at the shutdown deadline: giving them back");
+          });
+          await w.close(true);
+          logger.debug(`worker ${w.name} closed`);
+        }),
       ]);
       await services.runner.stop();
       services.providerStats.stop();
