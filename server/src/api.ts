@@ -10,10 +10,10 @@ import {
 } from "@apollo/server/plugin/disabled";
 import type { Express } from "express";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
-import { GraphQLError, specifiedRules, type ExecutionResult, type GraphQLSchema } from "graphql";
+import { getOperationAST, GraphQLError, specifiedRules, type ExecutionResult, type GraphQLSchema } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer, type WebSocket } from "ws";
-import { AppError } from "./infra/errors.js";
+import { AppError, UnauthenticatedError } from "./infra/errors.js";
 import { refuseSubscriptionsOverHttp } from "./infra/graphql/http-subscriptions.js";
 import { SubscriptionFanout } from "./infra/graphql/subscription-fanout.js";
 import type { PubSubBus } from "./infra/pubsub.js";
@@ -51,6 +51,8 @@ const MAX_TOKENS = 3000;
 
 /** graphql-ws close code for a connection whose credential was revoked (the protocol's "Unauthorized"). */
 export const CLOSE_CREDENTIAL_REVOKED = 4401;
+/** graphql-ws close code for a connection whose account was just restricted (`ALL`, or `API` for keys). */
+export const CLOSE_ACCOUNT_RESTRICTED = 4403;
 
 function clientIp(req: IncomingMessage, trustProxy: boolean): string {
   const forwarded = req.headers["x-forwarded-for"];
@@ -252,21 +254,77 @@ export async function createApiServer(options: ApiOptions): Promise<ApiServer> {
   });
   // Authenticated sockets, so a revoked session or key can close the connections that use it.
   const sockets = new Map<WebSocket, Viewer>();
-  const wsServer = useServer<Record<string, unknown> | undefined, { requestId?: string; viewer?: Viewer | null }>(
+  type WsExtra = {
+    requestId?: string;
+    /** The viewer the connection was authenticated as (connection_init). */
+    viewer?: Viewer | null;
+    /** The headers that carry the connection's credential, to resolve it again for each operation. */
+    credentialHeaders?: IncomingMessage["headers"];
+  };
+  /**
+   * The connection's credential resolved again, for one operation: restrictions, role and revocations since
+   * connection_init apply to it (through the credential cache: no SQL for a known unrestricted one). A
+   * credential that stopped resolving closes the socket, like a revocation.
+   */
+  async function currentViewer(extra: WsExtra & { socket: WebSocket }): Promise<Viewer | null> {
+    const connected = extra.viewer ?? null;
+    let viewer: Viewer | null;
+    try {
+      viewer = extra.credentialHeaders ? await options.authenticate(extra.credentialHeaders) : null;
+    } catch {
+      viewer = null;
+    }
+    if (connected && viewer?.accountId !== connected.accountId) {
+      sockets.delete(extra.socket);
+      extra.socket.close(CLOSE_CREDENTIAL_REVOKED, "Credential revoked");
+      throw new UnauthenticatedError("The token is invalid, expired or revoked.");
+    }
+    return viewer;
+  }
+  const wsServer = useServer<Record<string, unknown> | undefined, WsExtra>(
     {
       schema,
       // Parsed (bounded in tokens like the HTTP path) and validated with the HTTP path's limits, once per
-      // distinct document; graphql-ws's own parse and validate do not run.
-      onSubscribe: fanout.onSubscribe,
+      // distinct document; graphql-ws's own parse and validate do not run. Then each operation gets its own
+      // context, with the credential resolved again (restrictions in force now, not at connection time);
+      // queries and mutations spend the request budget like over HTTP, subscriptions do not.
+      onSubscribe: async (ctx, id, payload) => {
+        const args = fanout.onSubscribe(ctx, id, payload);
+        if (Array.isArray(args)) return args;
+        const execArgs = args as Exclude<typeof args, readonly GraphQLError[]>;
+        // Without one operation to run, graphql-ws answers "Unable to identify operation".
+        const operation = getOperationAST(execArgs.document, execArgs.operationName);
+        if (!operation) return execArgs;
+        try {
+          const viewer = await currentViewer(ctx.extra);
+          ctx.extra.requestId ??= crypto.randomUUID();
+          const request = ctx.extra.request;
+          execArgs.contextValue = await createContext({
+            requestId: ctx.extra.requestId,
+            headers: request.headers,
+            ip: clientIp(request, trustProxy),
+            secure: isSecure(request, trustProxy, publicUrl),
+            viewer,
+            live: operation.operation === "subscription",
+          });
+          return execArgs;
+        } catch (err) {
+          // A refused credential or an exhausted request budget: an `error` message with the typed code.
+          if (err instanceof AppError) return [new GraphQLError(err.message, { originalError: err })];
+          throw err;
+        }
+      },
       subscribe: fanout.subscribe,
-      // Authenticate once per connection: the connection_init payload's `authorization`, else the cookie.
+      // Authenticate the connection: the connection_init payload's `authorization`, else the cookie.
       onConnect: async (ctx) => {
         try {
           const request = ctx.extra.request;
           // The session cookie counts only for same-origin pages (no cross-site WebSocket hijacking).
           const headers = sameOrigin(request) ? { ...request.headers } : { ...request.headers, cookie: undefined };
-          const viewer = await options.authenticate({ ...headers, ...connectionParamHeaders(ctx.connectionParams) });
+          const credentialHeaders = { ...headers, ...connectionParamHeaders(ctx.connectionParams) };
+          const viewer = await options.authenticate(credentialHeaders);
           ctx.extra.viewer = viewer;
+          ctx.extra.credentialHeaders = credentialHeaders;
           if (viewer) {
             sockets.set(ctx.extra.socket, viewer);
             ctx.extra.socket.once("close", () => sockets.delete(ctx.extra.socket));
@@ -276,18 +334,6 @@ export async function createApiServer(options: ApiOptions): Promise<ApiServer> {
           return false; // graphql-ws closes with 4403 Forbidden
         }
       },
-      context: async (ctx) => {
-        ctx.extra.requestId ??= crypto.randomUUID();
-        const request = ctx.extra.request;
-        return createContext({
-          requestId: ctx.extra.requestId,
-          headers: request.headers,
-          ip: clientIp(request, trustProxy),
-          secure: isSecure(request, trustProxy, publicUrl),
-          viewer: ctx.extra.viewer ?? null,
-          live: true,
-        });
-      },
       // Results graphql-ws sends itself (operations other than subscriptions, a subscription's early errors);
       // the fan-out's frames get the same masking through `formatResult`.
       onNext: (_ctx, _id, _payload, _args, result) => maskErrors(result as ExecutionResult),
@@ -295,7 +341,7 @@ export async function createApiServer(options: ApiOptions): Promise<ApiServer> {
       onError: (_ctx, _id, _payload, errors) =>
         errors.map((e) =>
           e.originalError
-            ? formatError(e.toJSON(), e) // thrown by a subscription's subscribe (auth, not found…)
+            ? formatError(e.toJSON(), e) // thrown by a subscription's subscribe (auth, not found…) or onSubscribe
             : {
                 message: e.message,
                 locations: e.locations,
@@ -319,7 +365,8 @@ export async function createApiServer(options: ApiOptions): Promise<ApiServer> {
           (viewer.apiKeyId && (event.apiKeyIds === "ALL" || event.apiKeyIds.includes(viewer.apiKeyId)));
         if (hit) {
           sockets.delete(socket);
-          socket.close(CLOSE_CREDENTIAL_REVOKED, "Credential revoked");
+          if (event.restricted) socket.close(CLOSE_ACCOUNT_RESTRICTED, "Account restricted");
+          else socket.close(CLOSE_CREDENTIAL_REVOKED, "Credential revoked");
         }
       }
     }

@@ -11,7 +11,7 @@ import { createQueues, type QueueName } from "./infra/queue.js";
 import { createRedis, redisTarget, type RedisClient } from "./infra/redis.js";
 import type { Queue } from "bullmq";
 import { MailService } from "./infra/mail.js";
-import { RateLimits } from "./infra/rate-limit.js";
+import { RateLimitedError, RateLimits } from "./infra/rate-limit.js";
 import { ACCOUNT_LIMITS, AccountService } from "./modules/accounts/account.service.js";
 import { AccountsResolver } from "./modules/accounts/accounts.resolver.js";
 import { ApiKeysResolver } from "./modules/accounts/api-keys.resolver.js";
@@ -402,10 +402,24 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
         const createContext = async (source: ContextSource): Promise<Context> => {
           const viewer = source.viewer !== undefined ? source.viewer : await services.auth.authenticate(source.headers);
           if (!source.live) {
-            // The request budget, per account by its tier (or per IP when anonymous), shared by every API process.
-            const budget = viewer
-              ? await services.limits.takeRequest(viewer.accountId)
-              : await anonymousLimits.take("anonymous", source.ip);
+            // The request budget, per account by its tier (or per IP when anonymous), shared by every API process
+            // and every transport (queries and mutations over graphql-ws spend it too). A refusal (429) carries
+            // the headers as well: nothing remaining, the budget back after Retry-After.
+            let budget: { limit: number; remaining: number; resetSeconds: number };
+            try {
+              budget = viewer
+                ? await services.limits.takeRequest(viewer.accountId)
+                : await anonymousLimits.take("anonymous", source.ip);
+            } catch (err) {
+              if (!(err instanceof RateLimitedError) || !source.setHeader) throw err;
+              const limit = viewer
+                ? (await services.limits.effective(viewer.accountId)).values.requestsPerMinute
+                : config.RATE_LIMIT_ANONYMOUS_PER_MINUTE;
+              source.setHeader("ratelimit-limit", String(limit));
+              source.setHeader("ratelimit-remaining", "0");
+              source.setHeader("ratelimit-reset", String(err.details.retryAfter));
+              throw err;
+            }
             source.setHeader?.("ratelimit-limit", String(budget.limit));
             source.setHeader?.("ratelimit-remaining", String(budget.remaining));
             source.setHeader?.("ratelimit-reset", String(budget.resetSeconds));

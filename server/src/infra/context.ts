@@ -32,12 +32,15 @@ export interface ContextSource {
   headers: Record<string, string | string[] | undefined>;
   ip: string;
   secure: boolean;
-  /** Already authenticated (WebSocket connections authenticate once, at connection_init). */
+  /** Already authenticated (graphql-ws resolves the connection's credential again for each operation). */
   viewer?: Viewer | null;
   setCookie?: (cookie: string) => void;
   /** Sets a response header (HTTP only). */
   setHeader?: (name: string, value: string) => void;
-  /** A subscription: its context lives for many events, so its loaders must not cache. */
+  /**
+   * A subscription: its context lives for many events, so its loaders must not cache; it spends no request
+   * budget (queries and mutations do, over HTTP and graphql-ws alike).
+   */
   live?: boolean;
 }
 

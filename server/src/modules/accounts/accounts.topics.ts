@@ -9,6 +9,8 @@ export interface CredentialsRevokedEvent {
   /** Session ids, or "ALL" for every session of the account. */
   sessionIds: string[] | "ALL";
   apiKeyIds: string[] | "ALL";
+  /** A restriction, not a revocation, ends them: sockets close with 4403 "Account restricted" (else 4401). */
+  restricted?: boolean;
 }
 
 export interface MessagePayload {

@@ -77,11 +77,13 @@ export class RestrictionService {
       }),
     );
     if (input.revokeApiKeys) await this.apiKeys.revokeAll(input.accountId);
-    // Open connections re-check at once: sessions for ALL, keys for ALL and API.
+    // Open connections re-check at once: sessions for ALL, keys for ALL and API (closed with 4403); every
+    // process drops the account's cached credentials, so the next operation (over WebSocket too) sees it.
     this.sessions.announce({
       accountId: input.accountId,
       sessionIds: scopes.includes(RestrictionScope.ALL) ? "ALL" : [],
       apiKeyIds: scopes.includes(RestrictionScope.ALL) || scopes.includes(RestrictionScope.API) ? "ALL" : [],
+      restricted: true,
     });
     const until = restriction.endsAt
       ? `until ${restriction.endsAt.toISOString().slice(0, 16).replace("T", " ")} UTC`

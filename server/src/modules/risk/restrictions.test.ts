@@ -1,7 +1,10 @@
-import { createClient } from "graphql-ws";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { createClient, type Client } from "graphql-ws";
+import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { signedInUser, type SignedInUser } from "../../../test/factories.js";
+import { signedInUser, wsClient, type SignedInUser } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
 import { AccountRole } from "../accounts/account.entity.js";
 import { LedgerKind } from "../credits/ledger-entry.entity.js";
@@ -28,6 +31,22 @@ async function fundedUser() {
     reference: `s:${u.account.id}`,
   });
   return u;
+}
+
+interface WsResult {
+  data?: Record<string, unknown> | null;
+  errors?: { message: string; extensions?: Record<string, unknown> }[];
+}
+
+/** The first answer of an operation sent over a graphql-ws connection: its result, or its `error` message. */
+function firstOver(client: Client, query: string): Promise<WsResult> {
+  return client
+    .iterate({ query })
+    .next()
+    .then(
+      (r) => r.value as WsResult,
+      (errors: unknown) => ({ errors: errors as WsResult["errors"] }),
+    );
 }
 
 describe("restrictions", () => {
@@ -81,7 +100,11 @@ describe("restrictions", () => {
       retryAttempts: 0,
     });
     let closeCode = 0;
-    ws.on("closed", (e) => (closeCode = (e as { code: number }).code));
+    let closeReason = "";
+    ws.on("closed", (e) => {
+      closeCode = (e as { code: number }).code;
+      closeReason = (e as { reason: string }).reason;
+    });
     const events = ws.iterate({ query: `subscription { messageReceived { id } } ` });
     void events.next().catch(() => undefined);
     await expect
@@ -100,7 +123,9 @@ describe("restrictions", () => {
       moderator.headers,
     );
     const id = res.body.data!.restrictAccount.restriction.id;
-    await expect.poll(() => closeCode, { timeout: 5000 }).toBe(4401);
+    // Closed by the restriction, with its own code (a revoked credential closes with 4401).
+    await expect.poll(() => closeCode, { timeout: 5000 }).toBe(4403);
+    expect(closeReason).toBe("Account restricted");
     expect(
       (await t.graphql(`{ tasks { edges { cursor } } }`, undefined, user.headers)).body.errors?.[0].extensions?.code,
     ).toBe("ACCOUNT_RESTRICTED");
@@ -150,5 +175,88 @@ describe("restrictions", () => {
       user.headers,
     );
     expect(denied.body.errors?.[0].extensions?.code).toBe("FORBIDDEN");
+  });
+  it("reaches operations on a WebSocket opened before the restriction, and subscriptions started on it", async () => {
+    const user = await fundedUser();
+    const socket = wsClient(t, user.token);
+    try {
+      await socket.connected;
+      const before = await firstOver(socket.client, `{ me { id } }`);
+      expect(before).toEqual({ data: { me: { id: user.account.id } } });
+
+      const res = await t.graphql(
+        RESTRICT,
+        { input: { accountId: user.account.id, scopes: ["TASKS"], durationMinutes: 60, reason: "Prompt flooding" } },
+        moderator.headers,
+      );
+      expect(res.body.errors).toBeUndefined();
+      // The same socket, opened while the account was free: the mutation sees the restriction in force now.
+      const refused = await firstOver(socket.client, CREATE);
+      expect(refused.errors?.[0].extensions).toMatchObject({
+        code: "ACCOUNT_RESTRICTED",
+        reason: "Prompt flooding",
+        scopes: ["TASKS"],
+      });
+      expect(refused.errors?.[0].extensions?.endsAt).toBeTruthy();
+      expect(await t.app.db.query(`SELECT id FROM task WHERE account_id = $1`, [user.account.id])).toEqual([]);
+      // TASKS leaves the rest alone: the socket stays open and reads still work on it.
+      expect(await firstOver(socket.client, `{ me { id } }`)).toEqual({ data: { me: { id: user.account.id } } });
+
+      // An ALL restriction written around the services (no announcement closes the socket): a subscription
+      // started on the open socket is judged by the restrictions in force when it starts.
+      await t.app.db.query(`INSERT INTO account_restriction (account_id, scopes, reason) VALUES ($1, $2, $3)`, [
+        user.account.id,
+        ["ALL"],
+        "Written by hand",
+      ]);
+      const subscription = await firstOver(socket.client, `subscription { messageReceived { id } }`);
+      expect(subscription.errors?.[0].extensions).toMatchObject({ code: "ACCOUNT_RESTRICTED" });
+    } finally {
+      await socket.dispose();
+    }
+  });
+
+  it("refuses uploads under UPLOADS (403, nothing stored) and ZIP downloads under ALL (403)", async () => {
+    const user = await fundedUser();
+    await t.graphql(
+      RESTRICT,
+      { input: { accountId: user.account.id, scopes: ["UPLOADS"], durationMinutes: 30, reason: "Uploaded documents" } },
+      moderator.headers,
+    );
+    const png = await sharp({ create: { width: 32, height: 32, channels: 3, background: "#336699" } })
+      .png()
+      .toBuffer();
+    const upload = await fetch(`${t.url}/api/uploads`, {
+      method: "POST",
+      headers: { "content-type": "image/png", ...user.headers },
+      body: png,
+    });
+    expect(upload.status).toBe(403);
+    expect(upload.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(((await upload.json()) as { error: Record<string, unknown> }).error).toMatchObject({
+      code: "ACCOUNT_RESTRICTED",
+      reason: "Uploaded documents",
+      scopes: ["UPLOADS"],
+    });
+    expect(await t.app.db.query(`SELECT id FROM upload WHERE account_id = $1`, [user.account.id])).toEqual([]);
+    expect(existsSync(path.join(t.app.config.DATA_DIR, "uploads", user.account.id))).toBe(false);
+    // UPLOADS alone leaves tasks alone.
+    expect((await t.graphql(CREATE, undefined, user.headers)).body.errors).toBeUndefined();
+
+    await t.graphql(
+      RESTRICT,
+      { input: { accountId: user.account.id, scopes: ["ALL"], reason: "Everything stops" } },
+      moderator.headers,
+    );
+    const zip = await fetch(`${t.url}/api/assets/zip`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...user.headers },
+      body: JSON.stringify({ ids: [crypto.randomUUID()] }),
+    });
+    expect(zip.status).toBe(403);
+    expect(((await zip.json()) as { error: Record<string, unknown> }).error).toMatchObject({
+      code: "ACCOUNT_RESTRICTED",
+      reason: "Everything stops",
+    });
   });
 });
