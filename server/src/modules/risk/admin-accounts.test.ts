@@ -14,6 +14,27 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
+/** The account's internal messages, as it reads them. */
+async function inbox(user: SignedInUser) {
+  const res = await t.graphql<{ messages: { edges: { node: { kind: string; title: string; body: string } }[] } }>(
+    `{ messages(first: 100) { edges { node { kind title body } } } }`,
+    {},
+    user.headers,
+  );
+  expect(res.body.errors).toBeUndefined();
+  return res.body.data!.messages.edges.map((e) => e.node);
+}
+
+/** One restriction of the account, as it reads it (allowed even under ALL). */
+async function myRestriction(user: SignedInUser, id: string) {
+  const res = await t.graphql<{
+    myRestrictions: { id: string; active: boolean; appealDecision: string | null; appealAccepted: boolean | null }[];
+  }>(`{ myRestrictions { id active appealDecision appealAccepted } }`, {}, user.headers);
+  expect(res.body.errors).toBeUndefined();
+  const { id: _id, ...rest } = res.body.data!.myRestrictions.find((r) => r.id === id)!;
+  return rest;
+}
+
 const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { ok } }`;
 const register = (email: string, referralCode?: string) =>
   t.graphql(REGISTER, {
@@ -145,6 +166,69 @@ describe("account search and detail", () => {
     expect((await decide()).body.errors?.[0].extensions?.code).toBe("CONFLICT");
     const me = await t.graphql<{ me: { id: string } }>(`{ me { id } }`, {}, target.headers);
     expect(me.body.data!.me.id).toBe(target.account.id);
+    // The account is told: its inbox says the restriction ended, with the moderator's reason, and its
+    // restriction history shows the answer.
+    expect(await inbox(target)).toContainEqual({
+      kind: "restriction.ended",
+      title: "A restriction of your account ended",
+      body: "It was lifted: Accepted, welcome back.",
+    });
+    expect(await myRestriction(target, r.id)).toEqual({
+      active: false,
+      appealDecision: "Accepted, welcome back.",
+      appealAccepted: true,
+    });
+  });
+
+  it("lets moderators decline an appeal once: the restriction stays and the account is told why", async () => {
+    const target = await signedInUser(t);
+    const r = await t.app.services.restrictions.restrict(moderator.account.id, {
+      accountId: target.account.id,
+      scopes: ["ALL"],
+      durationMinutes: 60,
+      reason: "Spam in shared prompts",
+      revokeApiKeys: false,
+    });
+    const appeal = await t.graphql(
+      `mutation($id: ID!) { appealRestriction(input: { id: $id, message: "I did not send those prompts myself." }) { restriction { id } } }`,
+      { id: r.id },
+      target.headers,
+    );
+    expect(appeal.body.errors).toBeUndefined();
+    const decide = () =>
+      t.graphql<{ decideAppeal: { restriction: { active: boolean; appealAccepted: boolean } } }>(
+        `mutation($id: ID!) { decideAppeal(input: { id: $id, accept: false, reason: "The prompts came from your key." }) { restriction { active appealAccepted } } }`,
+        { id: r.id },
+        moderator.headers,
+      );
+    expect((await decide()).body.data!.decideAppeal.restriction).toEqual({ active: true, appealAccepted: false });
+    expect((await decide()).body.errors?.[0].extensions?.code).toBe("CONFLICT");
+    const pending = await t.graphql<{ pendingAppeals: { id: string }[] }>(
+      `{ pendingAppeals { id } }`,
+      {},
+      moderator.headers,
+    );
+    expect(pending.body.data!.pendingAppeals.map((p) => p.id)).not.toContain(r.id);
+    // Still restricted: everything but its restrictions is refused, and those show the answer.
+    expect((await t.graphql(`{ me { id } }`, {}, target.headers)).body.errors).toBeUndefined();
+    expect(
+      (await t.graphql(`{ tasks { edges { cursor } } }`, {}, target.headers)).body.errors?.[0].extensions?.code,
+    ).toBe("ACCOUNT_RESTRICTED");
+    expect(await myRestriction(target, r.id)).toEqual({
+      active: true,
+      appealDecision: "The prompts came from your key.",
+      appealAccepted: false,
+    });
+    // The internal message waits in the inbox (read once the restriction ends).
+    const messages = (await t.app.db.query(`SELECT kind, title, body FROM message WHERE account_id = $1`, [
+      target.account.id,
+    ])) as { kind: string; title: string; body: string }[];
+    expect(messages).toContainEqual({
+      kind: "restriction.appeal_refused",
+      title: "Your appeal was declined",
+      body: "The prompts came from your key.",
+    });
+    expect(messages.map((m) => m.kind)).not.toContain("restriction.ended");
   });
 });
 
