@@ -2,6 +2,7 @@ import { Client, cacheExchange, fetchExchange, subscriptionExchange, type Execut
 import { persistedExchange } from "@urql/exchange-persisted";
 import { createClient as createWsClient, type Client as WsClient, type SubscribePayload } from "graphql-ws";
 import { writable, type Readable } from "svelte/store";
+import { recheckRestrictions } from "$lib/limits/restrictions.svelte";
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting";
 
@@ -16,6 +17,12 @@ function wsUrl(): string {
 
 /** graphql-ws close code the server uses when the connection's session or key was revoked. */
 const CLOSE_CREDENTIAL_REVOKED = 4401;
+/**
+ * Close code and reason the server uses when the account was just restricted (graphql-ws's own 4403
+ * "Forbidden", a refused connection_init, is left to graphql-ws's retries).
+ */
+const CLOSE_ACCOUNT_RESTRICTED = 4403;
+const ACCOUNT_RESTRICTED_REASON = "Account restricted";
 
 let wsClient: WsClient | undefined;
 // Each connection has a generation: events of a replaced connection must not move the indicator.
@@ -25,6 +32,17 @@ const revokedListeners = new Set<() => void>();
 
 function isCloseCode(event: unknown, code: number): boolean {
   return typeof event === "object" && event !== null && (event as { code?: unknown }).code === code;
+}
+
+function isRestrictionClose(event: unknown): boolean {
+  return (
+    isCloseCode(event, CLOSE_ACCOUNT_RESTRICTED) && (event as { reason?: unknown }).reason === ACCOUNT_RESTRICTED_REASON
+  );
+}
+
+/** The server ended the connection for its credential (revoked) or its account (restricted). */
+function endedByServer(event: unknown): boolean {
+  return isCloseCode(event, CLOSE_CREDENTIAL_REVOKED) || isRestrictionClose(event);
 }
 
 /** One graphql-ws connection for every subscription of the page; retries forever with backoff. */
@@ -41,9 +59,10 @@ export function getWsClient(): WsClient {
     retryWait: (retries) =>
       new Promise((resolve) => setTimeout(resolve, Math.min(1000 * 2 ** retries, 10_000) * (0.5 + Math.random() / 2))),
     keepAlive: 10_000,
-    // 4401 is fatal to graphql-ws (no retry): the revocation handler below opens a fresh connection instead.
+    // 4401 is fatal to graphql-ws (no retry): the revocation handler below opens a fresh connection instead,
+    // and does so for a restriction's 4403 too (one restart, not graphql-ws's retries on the old connection).
     onNonLazyError: (error) => {
-      if (!isCloseCode(error, CLOSE_CREDENTIAL_REVOKED)) console.error(error);
+      if (!endedByServer(error)) console.error(error);
     },
     on: {
       connecting: (isRetry) => current() && state.set(isRetry ? "reconnecting" : "connecting"),
@@ -52,8 +71,10 @@ export function getWsClient(): WsClient {
       closed: (event) => {
         if (!current()) return;
         state.set("reconnecting");
-        if (isCloseCode(event, CLOSE_CREDENTIAL_REVOKED)) {
-          // Signed out here or elsewhere: reconnect with whatever credential the browser has now.
+        if (endedByServer(event)) {
+          // A restriction started: the banner asks for it at once (its live message may not have arrived).
+          if (isRestrictionClose(event)) recheckRestrictions();
+          // Signed out here or elsewhere, or restricted: reconnect with whatever credential the browser has now.
           // Unless something restarted it meanwhile (signing out does); at most one restart a second.
           const wait = Math.max(0, lastRestartAt + 1000 - Date.now());
           setTimeout(() => current() && restartLiveConnection(), wait);
@@ -113,7 +134,7 @@ function subscribeLive(payload: SubscribePayload, sink: ResultSink): () => void 
         next: (value) => active && sink.next(value as ExecutionResult),
         error: (error) => {
           // A revoked credential: the restart that follows resubscribes on the new connection.
-          if (!active || isCloseCode(error, CLOSE_CREDENTIAL_REVOKED)) return;
+          if (!active || endedByServer(error)) return;
           finish();
           sink.error(error);
         },
