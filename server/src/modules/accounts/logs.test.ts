@@ -96,3 +96,35 @@ describe("nothing secret in logs", () => {
     }
   });
 });
+
+describe("request log lines", () => {
+  it("writes exactly one line per request, under the caller's x-request-id", async () => {
+    const res = await fetch(`${t.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-request-id": "log-abc" },
+      body: JSON.stringify({ query: "{ models { slug } }" }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-request-id")).toBe("log-abc");
+    await res.arrayBuffer();
+
+    const ofRequest = () => logs.lines().filter((l) => l.reqId === "log-abc" && l.msg === "request");
+    await expect.poll(() => ofRequest().length, { timeout: 5_000 }).toBe(1);
+    // A later request has its own id, and nothing more was written under this one meanwhile.
+    const other = await fetch(`${t.url}/healthz`, { headers: { "x-request-id": "log-def" } });
+    await other.arrayBuffer();
+    await expect.poll(() => logs.lines().filter((l) => l.reqId === "log-def").length, { timeout: 5_000 }).toBe(1);
+    const [line] = ofRequest();
+    expect(line).toMatchObject({
+      reqId: "log-abc",
+      req: { method: "POST", url: "/graphql" },
+      res: { statusCode: 200 },
+    });
+    expect(ofRequest()).toHaveLength(1);
+
+    // An id that is not sane (too long, or with spaces) is replaced, not logged as given.
+    const bad = await fetch(`${t.url}/healthz`, { headers: { "x-request-id": "log abc" } });
+    await bad.arrayBuffer();
+    expect(bad.headers.get("x-request-id")).not.toBe("log abc");
+  });
+});
