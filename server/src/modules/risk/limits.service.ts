@@ -220,7 +220,12 @@ export class LimitsService {
   ): Promise<void> {
     const limits = await this.effective(accountId, manager);
     const { values } = limits;
-    if (!this.modelAllowed(limits, task.model)) throw new ModelNotAllowedError(task.model.slug);
+    if (
+      !this.modelAllowed(limits, task.model) &&
+      !this.modelAllowed(limits, await this.permissionsNow(task.model, manager))
+    ) {
+      throw new ModelNotAllowedError(task.model.slug);
+    }
     await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`admit:${accountId}`]);
     const [counts] = (await manager.query(
       `SELECT
@@ -244,6 +249,19 @@ export class LimitsService {
       if (err instanceof RateLimiterRes) throw new RateLimitedError(Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
       throw err;
     }
+  }
+
+  /**
+   * A model's permission lists as the database has them now. The caller's copy of the model may be one this
+   * process cached before an admin opened the model: a refusal is only answered after this fresh read (an
+   * allowed task then meets the caller's row-version check, which reloads the model).
+   */
+  private async permissionsNow(model: ModelPermissions, manager: EntityManager): Promise<ModelPermissions> {
+    const [row] = (await manager.query(
+      `SELECT allowed_tiers AS "allowedTiers", allowed_account_ids AS "allowedAccountIds" FROM generation_model WHERE slug = $1`,
+      [model.slug],
+    )) as { allowedTiers: string[]; allowedAccountIds: string[] }[];
+    return row ? { slug: model.slug, ...row } : model;
   }
 
   /** Admission of an upload: uploads per day. */
@@ -416,12 +434,16 @@ export class LimitsService {
         throw new AppError("CONFLICT", "This request was already decided.");
       }
       if (input.approve) {
-        const current = await this.effective(request.accountId);
+        // The account's settings as they are now (not a cached copy), on the transaction's connection.
+        this.forget(request.accountId);
+        const current = await this.effective(request.accountId, manager);
+        // The admin's own values if given, else those asked for; they join the account's other overrides.
+        const values = input.values && Object.keys(input.values).length ? input.values : request.desiredValues;
         await this.setAccountLimits(
           request.accountId,
           {
             tierId: input.tierId ?? request.desiredTierId ?? current.tier.id,
-            overrides: { ...current.overrides, ...(input.values ?? request.desiredValues ?? {}) },
+            overrides: { ...current.overrides, ...(values ?? {}) },
           },
           manager,
         );

@@ -7,6 +7,7 @@ import { createLogger } from "../../infra/logger.js";
 import { AccountRole } from "../accounts/account.entity.js";
 import { LedgerKind } from "../credits/ledger-entry.entity.js";
 import type { LimitValues } from "./limits.entities.js";
+import { startOfUtcDay } from "./limits.service.js";
 
 /**
  * Two API processes on one database and one Redis prefix (no worker: tasks stay QUEUED, so what counts as
@@ -155,8 +156,15 @@ describe("per-tier limits, shared by two API processes", () => {
   it("daily spend cap: tasks up to the cap pass, the one beyond it is refused and charges nothing", async () => {
     const u = await userOn("T_SPEND");
     for (let i = 0; i < 2; i++) expect((await create(u, i)).errors).toBeUndefined();
+    const untilMidnight = () => Math.ceil((startOfUtcDay().getTime() + 86_400_000 - Date.now()) / 1000);
+    const latest = untilMidnight();
     const refused = await create(u, 2);
-    expect(refused.errors?.[0].extensions).toMatchObject({ code: "DAILY_LIMIT", limit: "DAILY_SPEND_CAP" });
+    const earliest = untilMidnight();
+    expect(refused.errors?.[0].extensions).toMatchObject({ code: "DAILY_LIMIT", limit: "DAILY_SPEND_CAP", value: 4 });
+    // The cap resets at 00:00 UTC: retryAfter is the number of seconds until then.
+    const retryAfter = Number(refused.errors?.[0].extensions.retryAfter);
+    expect(retryAfter).toBeGreaterThanOrEqual(Math.max(1, earliest - 1));
+    expect(retryAfter).toBeLessThanOrEqual(latest + 1);
     expect(await balance(u.account.id)).toBe(1000 - 4);
   });
 
@@ -244,6 +252,31 @@ describe("model permissions", () => {
   });
 });
 
+describe("model permissions across processes", () => {
+  it("a model opened again is usable at once through either process (a cached closed copy does not refuse it)", async () => {
+    const u = await userOn(null);
+    const [model] = (await t.app.db.query(`SELECT id FROM generation_model WHERE slug = 'novart-sketch'`)) as {
+      id: string;
+    }[];
+    const update = (input: Record<string, unknown>) =>
+      gql(
+        t.url,
+        `mutation($input: UpdateModelInput!) { updateModel(input: $input) { model { allowedTiers } } }`,
+        { input: { id: model.id, ...input } },
+        admin.headers,
+      );
+    try {
+      expect((await update({ allowedTiers: ["PRO"] })).errors).toBeUndefined();
+      // Both processes read (and keep) the closed model.
+      for (const i of [0, 1]) expect((await create(u, i)).errors?.[0].extensions.code).toBe("MODEL_NOT_ALLOWED");
+    } finally {
+      // Changed through the first process: only its own copy is dropped.
+      expect((await update({ allowedTiers: [] })).errors).toBeUndefined();
+    }
+    for (const i of [1, 0]) expect((await create(u, i)).errors, `process ${i}`).toBeUndefined();
+  });
+});
+
 describe("limit-increase requests", () => {
   it("go to the admins, who approve (the account changes tier and is told) or refuse", async () => {
     const u = await userOn(null);
@@ -295,5 +328,99 @@ describe("limit-increase requests", () => {
       (await decide({ id: made.data!.requestLimitIncrease.request.id, approve: false, reason: "again" })).errors?.[0]
         .extensions.code,
     ).toBe("CONFLICT");
+  });
+
+  const askAs = (u: SignedInUser, input: Record<string, unknown>) =>
+    gql<{ requestLimitIncrease: { request: { id: string; status: string } } }>(
+      t.url,
+      `mutation($input: RequestLimitIncreaseInput!) { requestLimitIncrease(input: $input) { request { id status } } }`,
+      { input },
+      u.headers,
+    );
+  const decideAs = (input: Record<string, unknown>) =>
+    gql<{ decideLimitRequest: { request: { status: string; decisionReason: string | null; decidedAt: string } } }>(
+      t.url,
+      `mutation($input: DecideLimitRequestInput!) { decideLimitRequest(input: $input) { request { status decisionReason decidedAt } } }`,
+      { input },
+      admin.headers,
+    );
+  const limitsOf = (u: SignedInUser) =>
+    gql<{ myLimits: { tier: { id: string }; limits: LimitValues; overridden: string[] } }>(
+      urls[1],
+      `{ myLimits { tier { id } limits { requestsPerMinute tasksPerMinute concurrentTasks tasksPerDay uploadsPerDay dailySpendCap } overridden } }`,
+      {},
+      u.headers,
+    );
+  const messagesOf = async (accountId: string) =>
+    (await t.app.db.query(`SELECT kind, title, body FROM message WHERE account_id = $1 AND kind LIKE 'limits.%'`, [
+      accountId,
+    ])) as { kind: string; title: string; body: string }[];
+
+  it("a refusal marks the request REFUSED, changes nothing, and tells the account the reason", async () => {
+    const u = await userOn("T_DAY");
+    const before = (await limitsOf(u)).data!.myLimits;
+    const made = await askAs(u, { reason: "Could I have the Pro tier for a campaign?", desiredTierId: "PRO" });
+    const refused = await decideAs({
+      id: made.data!.requestLimitIncrease.request.id,
+      approve: false,
+      reason: "Your current use fits your tier.",
+    });
+    expect(refused.errors).toBeUndefined();
+    expect(refused.data!.decideLimitRequest.request).toMatchObject({
+      status: "REFUSED",
+      decisionReason: "Your current use fits your tier.",
+    });
+    expect(refused.data!.decideLimitRequest.request.decidedAt).toBeTruthy();
+    expect((await limitsOf(u)).data!.myLimits).toEqual(before);
+    expect(await messagesOf(u.account.id)).toEqual([
+      { kind: "limits.refused", title: "Your limit request was declined", body: "Your current use fits your tier." },
+    ]);
+    const mine = await gql<{ myLimitRequests: { status: string; decisionReason: string }[] }>(
+      urls[1],
+      `{ myLimitRequests { status decisionReason } }`,
+      {},
+      u.headers,
+    );
+    expect(mine.data!.myLimitRequests).toEqual([
+      { status: "REFUSED", decisionReason: "Your current use fits your tier." },
+    ]);
+    // A refused request no longer blocks a new one.
+    expect(
+      (await askAs(u, { reason: "Trying again next month, please.", desiredTierId: "PRO" })).errors,
+    ).toBeUndefined();
+  });
+
+  it("approving a request for values applies them as overrides; the tier and other overrides stay", async () => {
+    const u = await userOn("T_DAY", { uploadsPerDay: 7 });
+    const made = await askAs(u, {
+      reason: "I need more tasks a day and no spend cap for a client project.",
+      desiredValues: { tasksPerDay: 40, concurrentTasks: 6, noDailySpendCap: true },
+    });
+    expect(made.errors).toBeUndefined();
+    const approved = await decideAs({
+      id: made.data!.requestLimitIncrease.request.id,
+      approve: true,
+      reason: "Granted.",
+    });
+    expect(approved.data!.decideLimitRequest.request.status).toBe("APPROVED");
+    const { myLimits } = (await limitsOf(u)).data!;
+    expect(myLimits.tier.id).toBe("T_DAY");
+    expect(myLimits.limits).toMatchObject({
+      tasksPerDay: 40,
+      concurrentTasks: 6,
+      uploadsPerDay: 7,
+      dailySpendCap: null,
+    });
+    expect([...myLimits.overridden].sort()).toEqual([
+      "concurrentTasks",
+      "dailySpendCap",
+      "tasksPerDay",
+      "uploadsPerDay",
+    ]);
+    expect(await messagesOf(u.account.id)).toEqual([
+      { kind: "limits.approved", title: "Your limits were raised", body: "Granted." },
+    ]);
+    // The new values are enforced: T_DAY allows 2 tasks a day, the override 40.
+    for (let i = 0; i < 3; i++) expect((await create(u, i)).errors).toBeUndefined();
   });
 });
