@@ -5,6 +5,7 @@ import path from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { examplePayload } from "../src/lib/developer/webhook-payload.js";
 import { screenshots, startStudio, watchConsole, type Studio } from "./support.js";
 
 let studio: Studio;
@@ -281,6 +282,11 @@ describe("the Developer Center in the studio", () => {
     expect(await remove.textContent()).toContain("Its delivery log stays");
     await remove.getByTestId("confirm").click();
     await expect.poll(() => page.getByTestId("endpoint-row").count()).toBe(1);
+    // Its delivery stays in the log, said to be of a deleted endpoint, and cannot be sent again.
+    await page.goto(`${base}/developer/deliveries?status=FAILED`);
+    await failed.waitFor();
+    expect(await failed.textContent()).toContain("Deleted endpoint");
+    expect(await failed.getByTestId("redeliver").isDisabled()).toBe(true);
     expect(consoleErrors).toEqual([]);
     await page.close();
   });
@@ -343,7 +349,16 @@ describe("the Developer Center in the studio", () => {
       expect(shown, file).toBe(fs.readFileSync(path.join(examples, file), "utf8"));
     }
     expect(await page.getByTestId("error-codes").locator("tbody tr").count()).toBeGreaterThan(20);
-    expect(await page.getByTestId("playground-link").textContent()).toContain("Coming soon");
+    // The payload sample is the shared one (docs-examples.test.ts checks it against a real delivery).
+    expect(JSON.parse((await page.getByTestId("webhook-payload").textContent()) ?? "")).toEqual(examplePayload(base));
+    // The playground link opens the server's GraphiQL in a new tab.
+    const link = page.getByTestId("playground-link");
+    expect(await link.getAttribute("href")).toBe("/graphiql");
+    expect(await link.textContent()).not.toContain("Coming soon");
+    const [playground] = await Promise.all([context.waitForEvent("page"), link.click()]);
+    await playground.waitForURL(`${base}/graphiql`);
+    await playground.locator(".graphiql-container").waitFor({ timeout: 30_000 });
+    await playground.close();
     await shot(page, "docs");
 
     await page.getByTestId("docs-reference-link").click();

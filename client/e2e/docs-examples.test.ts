@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../server/test/processes.js";
 import { ERROR_CODES } from "../src/lib/developer/error-codes.js";
 import { ALL_EVENTS } from "../src/lib/developer/events.js";
+import { examplePayload } from "../src/lib/developer/webhook-payload.js";
 import { startStudioServer, type Answer, type StudioServer } from "./support.js";
 
 /**
@@ -337,6 +338,68 @@ describe("the Docs page's examples, run as they are shown", () => {
     );
     expect(taskReceiver.stdout()).not.toContain("refused");
     expect(receiver.stdout().match(/^refused/gm)).toHaveLength(1);
+  });
+
+  it("shows a webhook payload sample with exactly the keys of a real delivery", async () => {
+    const receiver = http.createServer((req, res) => req.resume().on("end", () => res.writeHead(204).end()));
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/sample`;
+      const created = await studio.graphqlData<{ createTask: { task: { id: string } } }>(
+        "mutation ($input: CreateTaskInput!) { createTask(input: $input) { task { id } } }",
+        {
+          input: {
+            model: "novart-sketch",
+            prompt: "a payload sample",
+            width: 512,
+            height: 512,
+            webhookUrl: url,
+            clientReference: "sample",
+          },
+        },
+        apiKey,
+      );
+      const taskId = created.createTask.task.id;
+      type Deliveries = { webhookDeliveries: { edges: { node: { eventType: string; payload: string } }[] } };
+      const succeeded = async () =>
+        (
+          await studio.graphqlData<Deliveries>(
+            "query ($taskId: ID) { webhookDeliveries(taskId: $taskId) { edges { node { eventType payload } } } }",
+            { taskId },
+            sessionToken,
+          )
+        ).webhookDeliveries.edges.find((e) => e.node.eventType === "task.succeeded")?.node.payload;
+      await expect.poll(succeeded, { timeout: 30_000 }).toBeTruthy();
+      const real = JSON.parse((await succeeded())!) as Record<string, unknown>;
+
+      /** Every key path of a JSON value (arrays by their first element), sorted. */
+      const keys = (value: unknown, prefix = ""): string[] => {
+        const item = Array.isArray(value) ? value[0] : value;
+        if (!item || typeof item !== "object") return [];
+        return Object.entries(item as Record<string, unknown>)
+          .flatMap(([key, v]) => [`${prefix}${key}`, ...keys(v, `${prefix}${key}.`)])
+          .sort();
+      };
+      const sample = examplePayload(base);
+      expect(keys(sample)).toEqual(keys(real));
+      // The sample's values have the real ones' kinds (the error of a succeeded task is null in both).
+      const kinds = (value: unknown, prefix = ""): string[] => {
+        const item = Array.isArray(value) ? value[0] : value;
+        if (!item || typeof item !== "object") return [];
+        return Object.entries(item as Record<string, unknown>)
+          .flatMap(([key, v]) => [
+            `${prefix}${key}:${v === null ? "null" : Array.isArray(v) ? "array" : typeof v}`,
+            ...kinds(v, `${prefix}${key}.`),
+          ])
+          .sort();
+      };
+      // The sample's task has no webhookUrl (this one has one): the rest has the same kinds.
+      const ignore = (list: string[]) => list.filter((k) => !k.startsWith("data.webhookUrl:"));
+      expect(ignore(kinds(sample))).toEqual(ignore(kinds(real)));
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise((resolve) => receiver.close(resolve));
+    }
   });
 
   it("documents every error code of the README and every webhook event of the schema", () => {
