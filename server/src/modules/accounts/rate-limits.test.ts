@@ -105,3 +105,72 @@ describe("registration rate limit", () => {
     expect((await t.graphql(REGISTER, elsewhere, from("198.51.100.8"))).body.errors).toBeUndefined();
   });
 });
+
+const RESEND = `mutation($input: EmailInput!) { resendVerification(input: $input) { ok } }`;
+const REQUEST_RESET = `mutation($input: EmailInput!) { requestPasswordReset(input: $input) { ok } }`;
+
+describe("mail-sending rate limits (resendVerification, requestPasswordReset)", () => {
+  /** The mails to `email` so far whose links include `path`. */
+  const mailsTo = (email: string, path: string) =>
+    smtp.received.filter((m) => m.to.includes(email) && m.links.some((l) => l.includes(path)));
+
+  it("refuses the 4th resendVerification for one address within the hour, from any IP, and sends no more mail", async () => {
+    const { points, windowSeconds } = ACCOUNT_LIMITS.resendEmail;
+    expect(points).toBe(3);
+    const email = uniqueEmail("resend");
+    await t.app.services.accounts.createVerified(email, PASSWORD);
+    await t.app.db.query(`UPDATE account SET email_verified_at = NULL WHERE email = $1`, [email]);
+    for (let i = 0; i < points; i++) {
+      const res = await t.graphql(RESEND, { input: { email } }, from(`198.51.100.${20 + i}`));
+      expect(res.body.errors, `resend ${i + 1}`).toBeUndefined();
+    }
+    await expect.poll(() => mailsTo(email, "/verify-email?token=").length, { timeout: 10_000 }).toBe(points);
+    expectRateLimited(await t.graphql(RESEND, { input: { email } }, from("198.51.100.30")), windowSeconds);
+    // The address's case does not escape it.
+    expectRateLimited(
+      await t.graphql(RESEND, { input: { email: email.toUpperCase() } }, from("198.51.100.31")),
+      windowSeconds,
+    );
+    // An unknown address is limited the same way (no enumeration through the limiter).
+    const unknown = uniqueEmail("resend-unknown");
+    for (let i = 0; i < points; i++) await t.graphql(RESEND, { input: { email: unknown } }, from("198.51.100.32"));
+    expectRateLimited(await t.graphql(RESEND, { input: { email: unknown } }, from("198.51.100.33")), windowSeconds);
+    // No mail was sent for the refused requests.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(mailsTo(email, "/verify-email?token=")).toHaveLength(points);
+  });
+
+  it("refuses the 11th resendVerification from one IP across addresses", async () => {
+    const { points, windowSeconds } = ACCOUNT_LIMITS.resendIp;
+    const ip = from("198.51.100.40");
+    for (let i = 0; i < points; i++) {
+      expect((await t.graphql(RESEND, { input: { email: uniqueEmail("resend-ip") } }, ip)).body.errors).toBeUndefined();
+    }
+    expectRateLimited(await t.graphql(RESEND, { input: { email: uniqueEmail("resend-ip") } }, ip), windowSeconds);
+  });
+
+  it("refuses the 4th requestPasswordReset for one address within the hour, and sends no more mail", async () => {
+    const { points, windowSeconds } = ACCOUNT_LIMITS.resetEmail;
+    expect(points).toBe(3);
+    const email = uniqueEmail("reset");
+    await t.app.services.accounts.createVerified(email, PASSWORD);
+    for (let i = 0; i < points; i++) {
+      const res = await t.graphql(REQUEST_RESET, { input: { email } }, from(`198.51.100.${50 + i}`));
+      expect(res.body.errors, `request ${i + 1}`).toBeUndefined();
+    }
+    await expect.poll(() => mailsTo(email, "/reset-password?token=").length, { timeout: 10_000 }).toBe(points);
+    expectRateLimited(await t.graphql(REQUEST_RESET, { input: { email } }, from("198.51.100.60")), windowSeconds);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(mailsTo(email, "/reset-password?token=")).toHaveLength(points);
+  });
+
+  it("refuses the 11th requestPasswordReset from one IP across addresses", async () => {
+    const { points, windowSeconds } = ACCOUNT_LIMITS.resetIp;
+    const ip = from("198.51.100.70");
+    for (let i = 0; i < points; i++) {
+      const res = await t.graphql(REQUEST_RESET, { input: { email: uniqueEmail("reset-ip") } }, ip);
+      expect(res.body.errors).toBeUndefined();
+    }
+    expectRateLimited(await t.graphql(REQUEST_RESET, { input: { email: uniqueEmail("reset-ip") } }, ip), windowSeconds);
+  });
+});

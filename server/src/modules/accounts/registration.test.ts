@@ -1,9 +1,11 @@
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AccountRole } from "./account.entity.js";
 import { PASSWORD, bearer, errorCode, signIn, uniqueEmail } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
 import { startTestSmtp, type TestSmtp } from "../../../test/smtp.js";
 
-// Budgets (fresh per file, one Redis prefix each): this file registers 9 times through `register`
+// Budgets (fresh per file, one Redis prefix each): this file registers 10 times through `register`
 // (registerIp allows 10 an hour) and stays far below the 30 sign-ins per IP.
 
 let smtp: TestSmtp;
@@ -163,5 +165,52 @@ describe("registration with email verification", () => {
     const ok = await signIn(t, email, password);
     expect(ok.body.errors).toBeUndefined();
     expect(ok.body.data?.signIn.account.email).toBe(email);
+  });
+});
+
+describe("what registration stores", () => {
+  // Last in the file: it publishes a second version of the terms.
+  it("keeps the emailed token only as its SHA-256, valid 24 h, and records the accepted terms version", async () => {
+    const admin = await t.app.services.accounts.createVerified(uniqueEmail("terms-admin"), PASSWORD, AccountRole.ADMIN);
+    const published = await t.app.services.terms.publish(admin.id, {
+      title: "Terms of use, second edition",
+      body: "The second edition of the terms: be kind to the machines.",
+    });
+    expect(published.version).toBe(2);
+
+    const email = uniqueEmail("stored");
+    expect((await register(email, PASSWORD, 2)).body.errors).toBeUndefined();
+    const token = await verificationToken(email);
+
+    const rows = (await t.app.db.query(
+      `SELECT t.*, extract(epoch FROM t.expires_at - t.created_at)::int AS ttl_seconds
+         FROM account_token t JOIN account a ON a.id = t.account_id
+        WHERE a.email = $1 AND t.purpose = 'VERIFY_EMAIL'`,
+      [email],
+    )) as Record<string, unknown>[];
+    expect(rows).toHaveLength(1);
+    const [row] = rows;
+    expect(row.ttl_seconds).toBe(24 * 3600);
+    expect(row.token_hash).toBe(createHash("sha256").update(token).digest("hex"));
+    expect(row.used_at).toBeNull();
+    // Nowhere in the row: neither the token nor any long piece of it.
+    const stored = JSON.stringify(row);
+    expect(stored).not.toContain(token);
+    expect(stored).not.toContain(token.slice(0, 16));
+    expect(stored).not.toContain(token.slice(-16));
+
+    expect((await t.graphql(VERIFY, { input: { token } })).body.errors).toBeUndefined();
+    const signedIn = await signIn(t, email, PASSWORD);
+    expect(signedIn.body.errors).toBeUndefined();
+    const me = await t.graphql<{ me: { acceptedTermsVersion: number | null } }>(
+      `{ me { acceptedTermsVersion } }`,
+      undefined,
+      bearer(signedIn.body.data!.signIn.token),
+    );
+    expect(me.body.data?.me.acceptedTermsVersion).toBe(2);
+    const [used] = (await t.app.db.query(`SELECT used_at FROM account_token WHERE id = $1`, [row.id])) as {
+      used_at: Date | null;
+    }[];
+    expect(used.used_at).not.toBeNull();
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLOSE_CREDENTIAL_REVOKED } from "../../api.js";
 import { PASSWORD, errorCode, newSession, signIn, signedInUser, wsClient } from "../../../test/factories.js";
@@ -102,6 +103,23 @@ describe("active sessions", () => {
     });
     const current = list.body.data!.sessions.find((s) => s.current);
     expect(current).toMatchObject({ userAgent: "Signing Client/2.0", ip: "127.0.0.1" });
+  });
+
+  it("stores a session as the SHA-256 of its token, never the token itself", async () => {
+    const user = await signedInUser(t);
+    const res = await signIn(t, user.email, PASSWORD, { "user-agent": "Hash Check/1.0" });
+    const token = res.body.data!.signIn.token;
+    const rows = (await t.app.db.query(`SELECT * FROM session WHERE account_id = $1 AND user_agent = $2`, [
+      user.account.id,
+      "Hash Check/1.0",
+    ])) as Record<string, unknown>[];
+    expect(rows).toHaveLength(1);
+    expect(rows[0].token_hash).toBe(createHash("sha256").update(token).digest("hex"));
+    const stored = JSON.stringify(rows);
+    const random = token.slice(token.indexOf("_") + 1);
+    expect(random.length).toBeGreaterThanOrEqual(32);
+    expect(stored).not.toContain(random.slice(0, 16));
+    expect(stored).not.toContain(random.slice(-16));
   });
 
   it("revokeSession ends another session on its next request and keeps the current one", async () => {
