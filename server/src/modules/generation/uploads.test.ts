@@ -1,3 +1,4 @@
+import { crc32 } from "node:zlib";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signedInUser, type SignedInUser } from "../../../test/factories.js";
@@ -27,6 +28,20 @@ function image(format: "png" | "jpeg" | "webp", width = 64, height = 48): Promis
   const canvas = sharp({ create: { width, height, channels: 3, background: "#cc6633" } });
   return canvas[format]().toBuffer();
 }
+
+/** A PNG chunk: length, type, data, CRC-32 of type and data. */
+function pngChunk(type: string, data: Buffer): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(data.length);
+  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([length, body, crc]);
+}
+
+const PAYLOAD = `<html><body><svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/><script>alert(document.cookie)</script></body></html>`;
+/** What must never be in a stored file, whatever case the payload used. */
+const MARKUP = /<script|<svg|<html/i;
 
 describe("POST /api/uploads", () => {
   it("accepts PNG, JPEG and WebP whatever the declared type, re-encoded as PNG", async () => {
@@ -127,5 +142,52 @@ describe("POST /api/uploads", () => {
     await t.app.services.uploads.deleteUnused(24 * 3_600_000);
     expect(await t.app.db.query(`SELECT id FROM upload WHERE id = $1`, [res.body.id])).toEqual([]);
     expect(await t.app.services.assets.storage.size(row.storage_key)).toBeNull();
+  });
+
+  it("stores polyglots (PNG with markup in a tEXt chunk or after IEND, JPEG with a markup comment) as clean PNGs", async () => {
+    const png = await image("png");
+    const ihdrEnd = 8 + 25; // signature, then the IHDR chunk (13 bytes of data)
+    const withText = Buffer.concat([
+      png.subarray(0, ihdrEnd),
+      pngChunk("tEXt", Buffer.from(`Comment\0${PAYLOAD}`, "latin1")),
+      png.subarray(ihdrEnd),
+    ]);
+    const afterIend = Buffer.concat([png, Buffer.from(PAYLOAD)]);
+    const jpeg = await image("jpeg");
+    const comment = Buffer.from(PAYLOAD, "latin1");
+    const length = Buffer.alloc(2);
+    length.writeUInt16BE(comment.length + 2);
+    // SOI, then a COM segment (FF FE, length including itself), then the rest of the JPEG.
+    const withComment = Buffer.concat([
+      jpeg.subarray(0, 2),
+      Buffer.from([0xff, 0xfe]),
+      length,
+      comment,
+      jpeg.subarray(2),
+    ]);
+    const cases = {
+      "PNG with a tEXt payload": withText,
+      "PNG with a payload after IEND": afterIend,
+      "JPEG with a COM payload": withComment,
+    };
+    for (const [label, bytes] of Object.entries(cases)) {
+      // The polyglot is what it claims: a decodable image that carries the markup.
+      expect((await sharp(bytes).metadata()).width, label).toBe(64);
+      expect(MARKUP.test(bytes.toString("latin1")), label).toBe(true);
+      const res = await upload(bytes, user.headers, "image/png");
+      expect(res.status, `${label}: ${JSON.stringify(res.body)}`).toBe(201);
+      const [row] = (await t.app.db.query(`SELECT storage_key FROM upload WHERE id = $1`, [res.body.id])) as {
+        storage_key: string;
+      }[];
+      const stored = await t.app.services.assets.storage.get(row.storage_key);
+      expect((await sharp(stored).metadata()).format, label).toBe("png");
+      expect(stored.toString("latin1").match(MARKUP), label).toBeNull();
+      // Uploads are never served: no file route knows them, even with a valid signature for the id.
+      const url = t.app.services.fileUrls.sign(res.body.id!, "ORIGINAL", 600);
+      const served = await fetch(`${t.url}${url}`);
+      expect(served.status, label).toBe(404);
+      expect(served.headers.get("x-content-type-options"), label).toBe("nosniff");
+      expect(served.headers.get("content-type"), label).toMatch(/^application\/json/);
+    }
   });
 });
