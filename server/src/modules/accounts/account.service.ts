@@ -20,7 +20,7 @@ import { assertPasswordAcceptable, hashPassword, needsRehash, verifyPassword } f
 import type { NewSession, SessionService } from "./session.service.js";
 import type { TermsService } from "./terms.service.js";
 import type { Viewer } from "./viewer.js";
-import { InviteRequiredError, type RegistrationPolicyService } from "./registration-policy.service.js";
+import { InviteRequiredError, signupIpDigest, type RegistrationPolicyService } from "./registration-policy.service.js";
 
 export type AccountLimit =
   "signInIp" | "signInAccount" | "registerIp" | "resendEmail" | "resendIp" | "resetEmail" | "resetIp";
@@ -342,15 +342,20 @@ export class AccountService {
   async deleteAccount(viewer: Viewer, password: string): Promise<void> {
     const account = await this.requirePassword(viewer.accountId, password, "password");
     await this.db.transaction(async (manager) => {
+      // The sign-up address goes; within its first day only its digest stays, so that the per-IP sign-up
+      // count (registration-policy.service.ts) still counts the account.
       await manager.query(
         `UPDATE account SET email = $2, display_name = 'Deleted account', password_hash = '!', deleted_at = now(),
-                referred_by_id = NULL, updated_at = now()
+                referred_by_id = NULL, updated_at = now(),
+                signup_ip = CASE WHEN created_at > now() - interval '1 day' THEN $3 ELSE NULL END
           WHERE id = $1`,
-        [account.id, `deleted-${account.id}@deleted.invalid`],
+        [account.id, `deleted-${account.id}@deleted.invalid`, account.signupIp && signupIpDigest(account.signupIp)],
       );
-      await manager.query(`UPDATE session SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL`, [
-        account.id,
-      ]);
+      // Every session ends and forgets where it came from (ended ones too).
+      await manager.query(
+        `UPDATE session SET revoked_at = coalesce(revoked_at, now()), ip = '', user_agent = '' WHERE account_id = $1`,
+        [account.id],
+      );
       await manager.query(`UPDATE api_key SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL`, [
         account.id,
       ]);

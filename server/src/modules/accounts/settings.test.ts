@@ -169,4 +169,56 @@ describe("deleteAccount", () => {
     const again = await t.app.services.accounts.createVerified(user.email, PASSWORD);
     expect(again.id).not.toBe(user.account.id);
   });
+
+  it("forgets where the account signed up and signed in from, yet still counts it against its address for a day", async () => {
+    const user = await signedInUser(t, { userAgent: "Leaving Browser/1.0" });
+    const ended = await newSession(t, user.account.id, "Ended Browser/1.0");
+    await t.graphql(`mutation { signOut { ok } }`, undefined, ended.headers);
+    const ip = "192.0.2.77";
+    await t.app.db.query(`UPDATE account SET signup_ip = $2 WHERE id = $1`, [user.account.id, ip]);
+    // A second account that signed up from another address long ago.
+    const old = await signedInUser(t);
+    await t.app.db.query(
+      `UPDATE account SET signup_ip = '192.0.2.88', created_at = now() - interval '3 days' WHERE id = $1`,
+      [old.account.id],
+    );
+
+    const registration = t.app.services.registration;
+    const policy = await registration.get();
+    const { mode, blockDisposableEmail, blockedEmailDomains, accountsPerIpPerDay } = policy;
+    await registration.update({ mode, blockDisposableEmail, blockedEmailDomains, accountsPerIpPerDay: 1 });
+    const check = (from: string) =>
+      registration.check({ email: uniqueEmail("next"), ip: from, code: null, hasReferrer: false });
+    try {
+      await expect(check(ip)).rejects.toMatchObject({ code: "RATE_LIMITED" });
+
+      for (const leaving of [user, old]) {
+        const res = await t.graphql(DELETE, { input: { password: PASSWORD } }, leaving.headers);
+        expect(res.body.errors).toBeUndefined();
+      }
+
+      const accounts = (await t.app.db.query(`SELECT id, signup_ip FROM account WHERE id = ANY($1::uuid[])`, [
+        [user.account.id, old.account.id],
+      ])) as { id: string; signup_ip: string | null }[];
+      const signupIp = Object.fromEntries(accounts.map((a) => [a.id, a.signup_ip]));
+      // The recent one keeps a digest (not the address), the old one nothing.
+      expect(signupIp[user.account.id]).toMatch(/^h:[A-Za-z0-9_-]{43}$/);
+      expect(signupIp[user.account.id]).not.toContain(ip);
+      expect(signupIp[old.account.id]).toBeNull();
+      const sessions = (await t.app.db.query(
+        `SELECT ip, user_agent, revoked_at FROM session WHERE account_id = ANY($1::uuid[])`,
+        [[user.account.id, old.account.id]],
+      )) as { ip: string; user_agent: string; revoked_at: Date | null }[];
+      expect(sessions.length).toBe(3);
+      for (const session of sessions) {
+        expect(session).toEqual({ ip: "", user_agent: "", revoked_at: expect.any(Date) as unknown as Date });
+      }
+
+      // Deleting the account did not free its address's sign-up slot; another address is not affected.
+      await expect(check(ip)).rejects.toMatchObject({ code: "RATE_LIMITED" });
+      await expect(check("192.0.2.78")).resolves.toBe(false);
+    } finally {
+      await registration.update({ mode, blockDisposableEmail, blockedEmailDomains, accountsPerIpPerDay });
+    }
+  });
 });
