@@ -187,25 +187,58 @@ describe("accounts in the studio", () => {
       { input: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD } },
     );
     expect(admin.errors).toBeUndefined();
-    const published = await studio.graphql<{ publishTermsOfUse: { document: { version: number } } }>(
-      `
-        mutation ($input: PublishTermsInput!) {
-          publishTermsOfUse(input: $input) {
-            document {
-              version
-            }
-          }
-        }
-      `,
-      {
-        input: {
-          title: "Novart Studio Terms of Use",
-          body: "What changed in this version.\n1. Scope\nThese terms apply to everything.\n- First rule\n- Second rule",
-        },
-      },
-      admin.data!.signIn.token,
+    // The admin publishes version 2 in the studio's admin area, in a browser profile of their own.
+    const adminContext = await studio.browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const adminPage = await adminContext.newPage();
+    const adminConsoleErrors = watchConsole(adminPage);
+    await studio.signIn(adminPage, ADMIN_EMAIL, ADMIN_PASSWORD, "/admin");
+    await adminPage.getByTestId("admin-tab-terms").click();
+    await adminPage.waitForURL(`${base}/admin/terms`);
+    const current = adminPage.getByTestId("terms-current-version");
+    await expect.poll(() => current.textContent()).toContain("Version 1");
+    // The form starts from the current text; publishing it unchanged, or too short, is refused at the field.
+    const title = adminPage.getByTestId("terms-title");
+    const body = adminPage.getByTestId("terms-body-input");
+    await expect.poll(() => title.inputValue()).not.toBe("");
+    expect((await body.inputValue()).length).toBeGreaterThan(20);
+    await adminPage.getByTestId("terms-review").click();
+    await adminPage
+      .locator("#terms-body-error")
+      .getByText(/This is the current text/)
+      .waitFor();
+    await body.fill("Too short.");
+    await adminPage.getByTestId("terms-review").click();
+    await adminPage
+      .locator("#terms-body-error")
+      .getByText(/needs 20/)
+      .waitFor();
+    expect(await body.getAttribute("aria-invalid")).toBe("true");
+
+    await title.fill("Novart Studio Terms of Use");
+    await body.fill(
+      "What changed in this version.\n1. Scope\nThese terms apply to everything.\n- First rule\n- Second rule",
     );
-    expect(published.data?.publishTermsOfUse.document.version).toBe(2);
+    // The preview renders the text as the terms page will.
+    await adminPage.locator(".preview").getByRole("heading", { name: "1. Scope" }).waitFor();
+    await shot(adminPage, "admin-terms");
+    await adminPage.getByTestId("terms-review").click();
+    const dialog = adminPage.getByTestId("terms-dialog");
+    await dialog.getByText("Publish version 2?").waitFor();
+    await dialog.getByTestId("confirm").click();
+    await adminPage
+      .getByTestId("terms-published")
+      .getByText(/Version 2/)
+      .waitFor();
+    await expect.poll(() => current.textContent()).toContain("Version 2");
+    const history = adminPage.getByTestId("terms-history-row");
+    await expect.poll(() => history.count()).toBe(1);
+    expect(await history.first().textContent()).toContain("Version 1");
+    expect(adminConsoleErrors).toEqual([]);
+    await adminContext.close();
+    const terms = await studio.graphql<{ termsOfUse: { version: number; title: string } }>(
+      `{ termsOfUse { version title } }`,
+    );
+    expect(terms.data?.termsOfUse).toEqual({ version: 2, title: "Novart Studio Terms of Use" });
 
     const page = await context.newPage();
     const consoleErrors = watchConsole(page);
