@@ -119,8 +119,9 @@ describe("PostgreSQL connections terminated mid-flight", () => {
     const facts =
       `${cuts.length} cuts (${cutsWhileRunning} while a task ran), ${terminated} connections terminated; ` +
       `createTask ${JSON.stringify(creates)}, tasks ${JSON.stringify(reads)}`;
-    expect(cuts.length, facts).toBeGreaterThanOrEqual(10);
-    expect(cuts.filter((c) => c.terminated > 0).length, facts).toBeGreaterThanOrEqual(5);
+    // ~20 cuts on an idle machine; on a loaded one each round trip of the cutter takes longer.
+    expect(cuts.length, facts).toBeGreaterThanOrEqual(6);
+    expect(cuts.filter((c) => c.terminated > 0).length, facts).toBeGreaterThanOrEqual(4);
     expect(cutsWhileRunning, facts).toBeGreaterThan(0);
     // Requests kept being answered through the cuts (some may fail while their connection dies).
     expect(reads.ok, facts).toBeGreaterThan(0);
