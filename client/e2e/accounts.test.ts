@@ -296,4 +296,71 @@ describe("accounts in the studio", () => {
     expect(overflow).toBeLessThanOrEqual(0);
     await page.close();
   });
+
+  it("resets a forgotten password through the mailed link, and signs in with the new one only", async () => {
+    const who = { email: "grace.e2e@example.com", password: "brass lantern evening 19", name: "Grace" };
+    await studio.createAccount(who);
+    const newPassword = "violet harbour kettle 77";
+    const own = await studio.browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const page = await own.newPage();
+    const consoleErrors = watchConsole(page);
+
+    // From the sign-in form: the typed address goes along to the forgot-password form.
+    await page.goto(`${base}/sign-in`);
+    await page.getByTestId("sign-in-form").waitFor();
+    await page.getByLabel("Email").fill(who.email);
+    await page.getByRole("link", { name: "Forgot your password?" }).first().click();
+    await page.waitForURL(`${base}/forgot-password?email=${encodeURIComponent(who.email)}`);
+    expect(await page.getByLabel("Email").inputValue()).toBe(who.email);
+    await page.getByRole("button", { name: "Send the link" }).click();
+    await page.getByTestId("reset-requested").getByText(who.email).waitFor();
+    await shot(page, "reset-requested");
+
+    const mail = await studio.smtp.waitForMail(who.email, (m) =>
+      m.links.some((l) => l.includes("/reset-password?token=")),
+    );
+    const link = mail.links.find((l) => l.startsWith(`${base}/reset-password?token=`));
+    expect(link, mail.links.join("\n")).toBeTruthy();
+
+    await page.goto(link!);
+    // Two different passwords: refused in the form, nothing is sent.
+    await page.getByLabel("New password", { exact: true }).fill(newPassword);
+    await page.getByLabel("New password again", { exact: true }).fill(`${newPassword}!`);
+    await page.getByRole("button", { name: "Set the new password" }).click();
+    await page.getByText("The two passwords differ.").waitFor();
+    await page.getByLabel("New password again", { exact: true }).fill(newPassword);
+    await page.getByRole("button", { name: "Set the new password" }).click();
+    await page.getByTestId("reset-done").waitFor();
+    await shot(page, "reset-done");
+
+    // The old password no longer signs in; the new one does.
+    await page.getByTestId("reset-done").getByRole("link", { name: "Sign in" }).click();
+    await page.getByTestId("sign-in-form").waitFor();
+    await page.getByLabel("Email").fill(who.email);
+    await page.getByLabel("Password", { exact: true }).fill(who.password);
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await page.getByTestId("form-error").waitFor();
+    expect(await page.getByTestId("form-error").getAttribute("data-code")).toBe("INVALID_CREDENTIALS");
+    await page.getByLabel("Password", { exact: true }).fill(newPassword);
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await page.waitForURL((url) => !url.pathname.startsWith("/sign-in"));
+    const me = await page.evaluate(async () => {
+      const res = await fetch("/graphql", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: "{ me { email } }" }),
+      });
+      return (await res.json()) as { data?: { me: { email: string } | null } };
+    });
+    expect(me.data?.me?.email).toBe(who.email);
+
+    // The link worked once.
+    await page.goto(link!);
+    await page.getByLabel("New password", { exact: true }).fill("another fresh passphrase 5");
+    await page.getByLabel("New password again", { exact: true }).fill("another fresh passphrase 5");
+    await page.getByRole("button", { name: "Set the new password" }).click();
+    await page.getByTestId("form-error").getByRole("link", { name: "Ask for a new link" }).waitFor();
+    expect(consoleErrors).toEqual([]);
+    await own.close();
+  });
 });
