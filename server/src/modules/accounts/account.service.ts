@@ -351,6 +351,11 @@ export class AccountService {
           WHERE id = $1`,
         [account.id, `deleted-${account.id}@deleted.invalid`, account.signupIp && signupIpDigest(account.signupIp)],
       );
+      // Digests of accounts deleted earlier whose first day is over count no more: they go as well.
+      await manager.query(
+        `UPDATE account SET signup_ip = NULL
+          WHERE deleted_at IS NOT NULL AND signup_ip LIKE 'h:%' AND created_at <= now() - interval '1 day'`,
+      );
       // Every session ends and forgets where it came from (ended ones too).
       await manager.query(
         `UPDATE session SET revoked_at = coalesce(revoked_at, now()), ip = '', user_agent = '' WHERE account_id = $1`,

@@ -217,6 +217,18 @@ describe("deleteAccount", () => {
       // Deleting the account did not free its address's sign-up slot; another address is not affected.
       await expect(check(ip)).rejects.toMatchObject({ code: "RATE_LIMITED" });
       await expect(check("192.0.2.78")).resolves.toBe(false);
+
+      // Once its first day is over, the digest goes with the next deletion.
+      await t.app.db.query(`UPDATE account SET created_at = now() - interval '25 hours' WHERE id = $1`, [
+        user.account.id,
+      ]);
+      await expect(check(ip)).resolves.toBe(false);
+      const next = await signedInUser(t);
+      expect((await t.graphql(DELETE, { input: { password: PASSWORD } }, next.headers)).body.errors).toBeUndefined();
+      const [after] = (await t.app.db.query(`SELECT signup_ip FROM account WHERE id = $1`, [user.account.id])) as {
+        signup_ip: string | null;
+      }[];
+      expect(after.signup_ip).toBeNull();
     } finally {
       await registration.update({ mode, blockDisposableEmail, blockedEmailDomains, accountsPerIpPerDay });
     }
