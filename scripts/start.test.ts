@@ -155,6 +155,7 @@ describe("npm start (scripts/start.mjs)", () => {
     expect(code).not.toBeNull();
     expect(ms).toBeLessThan(10_000);
     expect(err).not.toContain("building the");
+    expect(out).toBe("");
     const lines = err.trim().split("\n");
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(`PostgreSQL is not reachable at postgres://postgres:***@127.0.0.1:${port}/novart`);
