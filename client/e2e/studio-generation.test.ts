@@ -1,6 +1,10 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import pg from "pg";
 import type { BrowserContext, Locator, Page } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { databaseUrl } from "../../server/test/database.js";
 import { screenshots, startStudio, watchConsole, type Studio } from "./support.js";
 
 let studio: Studio;
@@ -10,12 +14,45 @@ let base: string;
 const GRACE = { email: "grace.studio@example.com", password: "lantern harbour evening 7", name: "Grace" };
 const PROMPT = "A lighthouse on a cliff at dusk, warm light, soft fog over the sea";
 const SECOND_PROMPT = "A field of copper sunflowers under a violet sky";
+const ADMIN_EMAIL = "admin.generation@example.com";
+const ADMIN_PASSWORD = "admin password for generation";
+
+/**
+ * An upstream speaking the OpenAI images API that refuses every request under its content policy: the model
+ * it serves (added by the failure test) makes tasks fail the way a real provider does.
+ */
+let upstream: http.Server;
+let upstreamCalls = 0;
 
 beforeAll(async () => {
+  upstream = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      upstreamCalls++;
+      res.writeHead(400, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          error: {
+            code: "content_policy_violation",
+            message: "Your request was rejected as a result of our safety system.",
+            type: "invalid_request_error",
+          },
+        }),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+  const upstreamPort = (upstream.address() as AddressInfo).port;
   studio = await startStudio({
     // Slow enough for the progress bar to be seen moving (8 steps per image).
     LOCAL_PROVIDER_STEP_MS: "150",
     WELCOME_BONUS_CREDITS: "100",
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    // Only models served by an OpenAI-compatible upstream use it: none until the failure test adds one.
+    OPENAI_CHANNELS: JSON.stringify([
+      { id: "upstream-a", baseUrl: `http://127.0.0.1:${upstreamPort}`, apiKey: "sk-test", timeoutMs: 5000 },
+    ]),
   });
   base = studio.base;
   context = await studio.browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -24,6 +61,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close();
   await studio?.close();
+  await new Promise((resolve) => upstream?.close(resolve));
 });
 
 const shot = screenshots("studio", { fromTop: true });
@@ -257,4 +295,203 @@ describe("generating in the Studio", () => {
     expect(consoleErrors).toEqual([]);
     await page.close();
   });
+
+  it("adds a reference image dropped on the drop zone, shows its upload, and generates from it", async () => {
+    const page = await context.newPage();
+    const consoleErrors = watchConsole(page);
+    await page.goto(`${base}/`);
+    await page.getByTestId("composer").waitFor();
+    await page.getByTestId("task-card").first().waitFor();
+    const before = await shownBalance(page);
+
+    // Every value the upload's progress bar shows, recorded from before the drop.
+    const png = (await referencePng()).toString("base64");
+    await page.evaluate((base64) => {
+      const seen: string[] = [];
+      (window as unknown as { progressSeen: string[] }).progressSeen = seen;
+      new MutationObserver(() => {
+        const bar = document.querySelector('[data-testid="reference-progress"]');
+        const value = bar?.getAttribute("aria-valuenow");
+        if (value != null && seen.at(-1) !== value) seen.push(value);
+      }).observe(document.body, { subtree: true, childList: true, attributes: true });
+
+      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      const data = new DataTransfer();
+      data.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+      const zone = document.querySelector('[data-testid="reference-drop"]')!;
+      const init = { bubbles: true, cancelable: true, dataTransfer: data };
+      zone.dispatchEvent(new DragEvent("dragenter", init));
+      zone.dispatchEvent(new DragEvent("dragover", init));
+      zone.dispatchEvent(new DragEvent("drop", init));
+    }, png);
+
+    // One reference (not one per listener), its progress shown while uploading, then done with its size.
+    const reference = page.getByTestId("reference");
+    await page.locator('[data-testid="reference"][data-status="done"]').waitFor();
+    expect(await reference.count()).toBe(1);
+    expect(await reference.textContent()).toContain("96×64");
+    expect(await reference.locator("img").getAttribute("alt")).toBe("Reference: dropped.png");
+    const progressSeen = await page.evaluate(() => (window as unknown as { progressSeen: string[] }).progressSeen);
+    expect(progressSeen.length, `progress seen: ${progressSeen.join(", ")}`).toBeGreaterThan(0);
+    expect(progressSeen.every((v) => Number(v) >= 0 && Number(v) <= 100)).toBe(true);
+    expect(await page.getByTestId("reference-progress").count()).toBe(0);
+
+    // Generating from it: one Mosaic image, 1 credit.
+    const prompt = "Blue tiles around a golden circle, from the dropped reference";
+    await page.getByTestId("prompt").fill(prompt);
+    await page.locator('[data-testid="model-option"][value="novart-mosaic"]').check({ force: true });
+    await page.getByTestId("count-1").check({ force: true });
+    await expect.poll(() => page.getByTestId("generate").textContent()).toMatch(/1 credit\b/);
+    await page.getByTestId("generate").click();
+    const card = page.locator('[data-testid="task-card"]', { hasText: prompt });
+    await card.waitFor();
+    await page
+      .locator('[data-testid="task-card"][data-status="SUCCEEDED"]', { hasText: prompt })
+      .waitFor({ timeout: 30_000 });
+    await expect.poll(() => card.getByTestId("task-image").count()).toBe(1);
+    await expect.poll(() => shownBalance(page)).toBe(before - 1);
+    expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("shows a failed task's error in plain words, and refunds it", async () => {
+    await addUpstreamModel();
+    const page = await context.newPage();
+    const consoleErrors = watchConsole(page);
+    await page.goto(`${base}/`);
+    await page.getByTestId("composer").waitFor();
+    await page.getByTestId("task-card").first().waitFor();
+    const before = await shownBalance(page);
+    const callsBefore = upstreamCalls;
+
+    const prompt = "A portrait the upstream refuses";
+    await page.getByTestId("prompt").fill(prompt);
+    await page.locator('[data-testid="model-option"][value="upstream-image"]').check({ force: true });
+    await page.getByTestId("count-1").check({ force: true });
+    await expect.poll(() => page.getByTestId("generate").textContent()).toMatch(/30 credits/);
+    await page.getByTestId("generate").click();
+
+    const failed = page.locator('[data-testid="task-card"][data-status="FAILED"]', { hasText: prompt });
+    await failed.waitFor({ timeout: 30_000 });
+    const error = failed.getByTestId("task-error");
+    expect(await error.getAttribute("data-code")).toBe("CONTENT_REJECTED");
+    const words = (await error.textContent())!.replace(/\s+/g, " ");
+    expect(words).toContain("The prompt or image was refused by the content rules. Change it and try again.");
+    expect(words).toContain("30 credits refunded.");
+    // Not the provider's own text, nor a code.
+    expect(words).not.toContain("safety system");
+    expect(await failed.getByTestId("task-image").count()).toBe(0);
+    expect(upstreamCalls).toBeGreaterThan(callsBefore);
+    await expect.poll(() => shownBalance(page)).toBe(before);
+    expect(await serverBalance(page)).toBe(before);
+    await shot(page, "task-failed-light");
+    expect(consoleErrors.filter((e) => !e.includes("status of 4"))).toEqual([]);
+    await page.close();
+  });
+
+  it("says when the balance is too low for a task, and links to Redeem on the billing page", async () => {
+    const page = await context.newPage();
+    const consoleErrors = watchConsole(page);
+    await page.goto(`${base}/`);
+    await page.getByTestId("composer").waitFor();
+    const balance = await shownBalance(page);
+    expect(balance).toBeLessThan(120);
+
+    // Four images of the upstream model: 120 credits, more than the account has.
+    await page.getByTestId("prompt").fill("Four portraits, more than this account can pay for");
+    await page.locator('[data-testid="model-option"][value="upstream-image"]').check({ force: true });
+    await page.getByTestId("count-4").check({ force: true });
+    const short = page.getByTestId("balance-short");
+    await short.waitFor();
+    expect((await short.textContent())!.replace(/\s+/g, " ")).toContain(
+      `This needs 120 credits; you have ${balance} credits.`,
+    );
+    expect(await page.getByTestId("generate").isDisabled()).toBe(true);
+    await shot(page, "balance-short-light", false);
+
+    await short.getByRole("link", { name: "Redeem a code" }).click();
+    await page.waitForURL(`${base}/billing#redeem`);
+    await page.getByTestId("redeem-form").waitFor();
+    await page.getByTestId("redeem-code").waitFor();
+    // The anchor is the redeem panel.
+    expect(await page.locator("#redeem").getByRole("heading", { name: "Redeem a code" }).isVisible()).toBe(true);
+    expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("shows admins each provider channel's calls, success rate and latency", async () => {
+    const admin = await studio.browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const page = await admin.newPage();
+      const consoleErrors = watchConsole(page);
+      await studio.signIn(page, ADMIN_EMAIL, ADMIN_PASSWORD, "/admin/models");
+      const panel = page.getByTestId("provider-channels");
+      await panel.waitFor();
+      await page.getByTestId("channels-table").waitFor();
+
+      // Workers write a snapshot every 10 s: the page asks again (Refresh) until the tasks above show.
+      const local = panel.locator('[data-testid="channel-row"][data-channel="local"]');
+      const upstreamRow = panel.locator('[data-testid="channel-row"][data-channel="upstream-a"]');
+      const calls = async (row: Locator) => Number((await row.getAttribute("data-calls", { timeout: 1000 })) ?? 0);
+      await expect
+        .poll(
+          async () => {
+            const counts = [await calls(local).catch(() => 0), await calls(upstreamRow).catch(() => 0)];
+            if (Math.min(...counts) < 1) await page.getByTestId("channels-refresh").click();
+            return Math.min(...counts);
+          },
+          { timeout: 45_000, interval: 2000 },
+        )
+        .toBeGreaterThanOrEqual(1);
+
+      // The built-in renderer: its models, closed, every call a success, latencies measured.
+      expect(await local.getAttribute("data-state")).toBe("closed");
+      expect(await local.textContent()).toContain("Built-in renderer · Novart Sketch, Novart Mosaic");
+      expect(await local.getByTestId("channel-state").textContent()).toBe("Closed");
+      expect(await local.getByTestId("channel-success").textContent()).toBe("100%");
+      expect(await local.getByTestId("channel-p50").textContent()).toMatch(/^\d+(\.\d)? m?s$/);
+      expect(await local.getByTestId("channel-p95").textContent()).toMatch(/^\d+(\.\d)? m?s$/);
+      expect(await local.getByTestId("channel-reported").textContent()).toMatch(/^\d+ s ago$/);
+      // The upstream: its model; a refusal is the request's fault, not the channel's, so it stays closed.
+      expect(await upstreamRow.textContent()).toContain("OpenAI-compatible · Upstream Image");
+      expect(await upstreamRow.getAttribute("data-state")).toBe("closed");
+      await shot(page, "admin-channels-light");
+
+      await page.setViewportSize({ width: 375, height: 812 });
+      await page.emulateMedia({ colorScheme: "dark" });
+      await panel.scrollIntoViewIfNeeded();
+      await shot(page, "admin-channels-dark-phone", false);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow).toBeLessThanOrEqual(0);
+      expect(consoleErrors).toEqual([]);
+    } finally {
+      await admin.close();
+    }
+  });
 });
+
+/** The balance the Studio shows ("96 credits"), as a number, once it is shown. */
+async function shownBalance(page: Page): Promise<number> {
+  let text = "";
+  await expect
+    .poll(async () => {
+      text = ((await page.getByTestId("studio-balance").textContent()) ?? "").trim();
+      return /^[\d,]+ credits?$/.test(text);
+    })
+    .toBe(true);
+  return Number(text.replace(/[^\d]/g, ""));
+}
+
+/** A model served by the refusing upstream (no API adds one: the catalogue row is written where it lives). */
+async function addUpstreamModel(): Promise<void> {
+  const db = new pg.Client({ connectionString: databaseUrl(studio.database) });
+  await db.connect();
+  try {
+    await db.query(
+      `INSERT INTO generation_model (slug, name, provider, provider_model, sizes, max_images, credits_per_image, sort_order)
+       VALUES ('upstream-image', 'Upstream Image', 'OPENAI_COMPATIBLE', 'gpt-image-1', '[{"width":512,"height":512}]', 4, 30, 30)`,
+    );
+  } finally {
+    await db.end();
+  }
+}
