@@ -363,4 +363,218 @@ describe("accounts in the studio", () => {
     expect(consoleErrors).toEqual([]);
     await own.close();
   });
+
+  it("renames the account in settings, and keeps what was typed when the current password is wrong", async () => {
+    const page = await context.newPage();
+    const consoleErrors = watchConsole(page);
+    await page.goto(`${base}/settings`);
+    const profile = page.getByTestId("profile-section");
+    await profile.getByTestId("display-name").fill("Ada King");
+    await profile.getByRole("button", { name: "Save" }).click();
+    await profile.getByRole("status").getByText("Saved.").waitFor();
+    await page.getByTestId("account-menu").getByText("Ada King").waitFor();
+    // It is the account's name now, after a reload too.
+    await page.reload();
+    await page.getByTestId("account-menu").getByText("Ada King").waitFor();
+    expect(await page.getByTestId("display-name").inputValue()).toBe("Ada King");
+
+    const password = page.getByTestId("password-section");
+    const newPassword = "saffron window river 31";
+    await password.getByLabel("Current password").fill("not my password at all");
+    await password.getByLabel("New password", { exact: true }).fill(newPassword);
+    await password.getByLabel("New password again").fill(newPassword);
+    await password.getByRole("button", { name: "Change password" }).click();
+    await password.getByTestId("field-error").getByText("The password is not correct.").waitFor();
+    expect(await password.getByLabel("Current password").getAttribute("aria-invalid")).toBe("true");
+    expect(await password.getByLabel("Current password").inputValue()).toBe("not my password at all");
+    expect(await password.getByLabel("New password", { exact: true }).inputValue()).toBe(newPassword);
+    expect(await password.getByLabel("New password again").inputValue()).toBe(newPassword);
+    expect(await password.getByTestId("password-changed").count()).toBe(0);
+    await shot(page, "settings-wrong-password");
+    // The password did not change.
+    expect(await studio.signInToken({ email: EMAIL, password: PASSWORD })).toBeTruthy();
+    expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("signs another device out from the session list: its next request is signed out", async () => {
+    const other = await studio.browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const otherPage = await other.newPage();
+    await studio.signIn(otherPage, EMAIL, PASSWORD, "/settings");
+    await otherPage.getByTestId("settings-page").waitFor();
+
+    const page = await context.newPage();
+    const consoleErrors = watchConsole(page);
+    await page.goto(`${base}/settings`);
+    // This device, the other profile, and the API sign-in of the previous test.
+    await expect.poll(() => page.getByTestId("session-row").count()).toBeGreaterThanOrEqual(2);
+    const countBefore = await page.getByTestId("session-row").count();
+    const rows = page.getByTestId("session-row");
+    // The newest session other than this one is the other profile's: revoke it.
+    const created = await rows.evaluateAll((trs) =>
+      trs.map((tr) => ({
+        current: !!tr.querySelector('[data-testid="this-device"]'),
+        at: Date.parse(tr.querySelector('td[data-label="Signed in"] time')!.getAttribute("datetime")!),
+      })),
+    );
+    const newest = created
+      .map((row, index) => ({ ...row, index }))
+      .filter((row) => !row.current)
+      .sort((a, b) => b.at - a.at)[0];
+    await rows.nth(newest.index).getByTestId("revoke-session").click();
+    await page.getByRole("dialog").getByText("Sign out this device?").waitFor();
+    await page.getByRole("dialog").getByTestId("confirm").click();
+    await page
+      .getByTestId("toast")
+      .getByText(/^Signed out /)
+      .waitFor();
+    await expect.poll(() => rows.count()).toBe(countBefore - 1);
+    expect(await page.getByTestId("this-device").count()).toBe(1);
+
+    // The other profile: its next request is anonymous; an account page sends it to sign in.
+    const me = await otherPage.evaluate(async () => {
+      const res = await fetch("/graphql", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: "{ me { email } }" }),
+      });
+      return (await res.json()) as { data?: { me: { email: string } | null } };
+    });
+    expect(me.data?.me ?? null).toBeNull();
+    await otherPage.reload();
+    await otherPage.waitForURL(`${base}/sign-in?next=%2Fsettings`);
+    await other.close();
+    // This device is still signed in.
+    await page.reload();
+    await page.getByTestId("this-device").waitFor();
+    expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("copies a new API key's secret to the clipboard", async () => {
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+    const page = await context.newPage();
+    const consoleErrors = watchConsole(page);
+    await page.goto(`${base}/developer`);
+    await page.getByTestId("developer-page").waitFor();
+    await page.getByLabel("Name", { exact: true }).fill("e2e-clipboard");
+    await page.getByLabel(/account:read/).check();
+    await page.getByRole("button", { name: "Create key" }).click();
+    const secret = (await page.getByTestId("api-key-secret").textContent())!.trim();
+    expect(secret).toMatch(/^nvk_/);
+    await page.getByTestId("copy-secret").click();
+    await page.getByTestId("copy-secret").getByText("Copied").waitFor();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toBe(secret);
+    // What was copied is the working key.
+    expect((await graphqlWithKey(copied, "{ me { email } }")).data?.me?.email).toBe(EMAIL);
+    expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("shows the current terms of use, with their version, to anyone at /terms", async () => {
+    const visitor = await studio.browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const page = await visitor.newPage();
+    const consoleErrors = watchConsole(page);
+    await page.goto(`${base}/terms`);
+    const version = page.getByTestId("terms-version");
+    await version.waitFor();
+    // Version 2, published by the admin in an earlier test.
+    expect(await version.textContent()).toMatch(/^Version 2, published /);
+    expect(await page.getByRole("heading", { level: 1 }).textContent()).toBe("Novart Studio Terms of Use");
+    await page.getByRole("heading", { name: "1. Scope" }).waitFor();
+    expect(consoleErrors).toEqual([]);
+    await visitor.close();
+  });
+
+  it("shows the unread count in the header's badge, live", async () => {
+    const page = await context.newPage();
+    const consoleErrors = watchConsole(page);
+    await page.goto(`${base}/`);
+    const unread = async () => {
+      const answer = await page.evaluate(async () => {
+        const res = await fetch("/graphql", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ query: "{ me { id } unreadMessageCount }" }),
+        });
+        return (await res.json()) as { data: { me: { id: string }; unreadMessageCount: number } };
+      });
+      return answer.data;
+    };
+    const { me, unreadMessageCount } = await unread();
+    expect(unreadMessageCount).toBeGreaterThan(0);
+    const badge = page.getByTestId("header-messages").getByTestId("unread-badge");
+    await expect.poll(() => badge.textContent()).toBe(String(unreadMessageCount));
+
+    // Two more messages arrive while the page is open.
+    const adminToken = await studio.signInToken({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
+    for (const n of [1, 2]) {
+      await studio.graphqlData(
+        "mutation ($input: AdjustBalanceInput!) { adjustBalance(input: $input) { applied } }",
+        { input: { accountId: me.id, paid: 0, bonus: 1, reason: `e2e badge ${n}`, idempotencyKey: `e2e-badge-${n}` } },
+        adminToken,
+      );
+    }
+    await expect.poll(() => badge.textContent(), { timeout: 15_000 }).toBe(String(unreadMessageCount + 2));
+    expect((await unread()).unreadMessageCount).toBe(unreadMessageCount + 2);
+    await shot(page, "unread-badge", false);
+    expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("changes the email address through the mailed link, then deletes the account", async () => {
+    const who = { email: "mary.e2e@example.com", password: "quiet orchard bell 58", name: "Mary" };
+    const newEmail = "mary.somerville.e2e@example.com";
+    await studio.createAccount(who);
+    const own = await studio.browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const page = await own.newPage();
+    const consoleErrors = watchConsole(page);
+    await studio.signIn(page, who.email, who.password, "/settings");
+
+    const section = page.getByTestId("email-section");
+    await section.getByRole("button", { name: "Change email address" }).click();
+    await section.getByLabel("New email address").fill(newEmail);
+    await section.getByLabel("Current password").fill(who.password);
+    await section.getByRole("button", { name: "Send confirmation link" }).click();
+    await section.getByTestId("email-pending").getByText(newEmail).waitFor();
+    // Until confirmed, the old address stays.
+    expect(await section.getByTestId("current-email").textContent()).toBe(who.email);
+
+    const mail = await studio.smtp.waitForMail(newEmail);
+    const link = mail.links.find((l) => l.startsWith(`${base}/verify-email?token=`));
+    expect(link, mail.links.join("\n")).toBeTruthy();
+    await page.goto(link!);
+    await page.getByTestId("verify-done").waitFor();
+    expect(await page.getByTestId("verified-email").textContent()).toBe(newEmail);
+    await page.getByRole("link", { name: "Back to settings" }).click();
+    await page.waitForURL(`${base}/settings`);
+    await expect.poll(() => page.getByTestId("current-email").textContent()).toBe(newEmail);
+    expect(await page.getByTestId("email-pending").count()).toBe(0);
+
+    // Deleting asks for the password; a wrong one is refused at the field.
+    await page.getByTestId("delete-account").click();
+    const dialog = page.getByTestId("delete-dialog");
+    await dialog.getByText("Delete your account?").waitFor();
+    await dialog.getByTestId("delete-password").fill("not the password");
+    await dialog.getByTestId("confirm").click();
+    await dialog.getByTestId("field-error").waitFor();
+    await dialog.getByTestId("delete-password").fill(who.password);
+    await dialog.getByTestId("confirm").click();
+    await page
+      .getByTestId("toast")
+      .getByText(/Your account is deleted/)
+      .waitFor();
+    await page.getByTestId("header-sign-in").waitFor();
+
+    // Neither address signs in any more.
+    for (const email of [newEmail, who.email]) {
+      const refused = await studio.graphql("mutation ($input: SignInInput!) { signIn(input: $input) { token } }", {
+        input: { email, password: who.password },
+      });
+      expect(refused.errors?.[0]?.extensions?.code).toBe("INVALID_CREDENTIALS");
+    }
+    expect(consoleErrors).toEqual([]);
+    await own.close();
+  });
 });

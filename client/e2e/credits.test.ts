@@ -5,6 +5,8 @@ import { screenshots, startStudio, watchConsole, type Studio } from "./support.j
 
 let studio: Studio;
 let context: BrowserContext;
+/** The user's own browser profile for the last tests (the admin stays signed in to `context`). */
+let userContext: BrowserContext | undefined;
 let base: string;
 
 const ADMIN_EMAIL = "admin.credits@example.com";
@@ -34,6 +36,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await userContext?.close();
   await context?.close();
   await studio?.close();
 });
@@ -51,6 +54,27 @@ async function headerTotal(page: Page): Promise<number> {
   const balance = page.locator('[data-testid="header-balance"][data-total]');
   await balance.waitFor();
   return Number(await balance.getAttribute("data-total"));
+}
+
+/** A GraphQL call as the admin (signed in over the API once); the answer's data, asserted free of errors. */
+let adminToken = "";
+async function asAdmin<T>(query: string, variables: Record<string, unknown>): Promise<T> {
+  adminToken ||= await studio.signInToken({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
+  return studio.graphqlData<T>(query, variables, adminToken);
+}
+
+/** A page of the user's own browser profile (clipboard allowed), signed in on the first call. */
+async function userPage(path: string): Promise<Page> {
+  if (!userContext) {
+    userContext = await studio.browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await userContext.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+    const page = await userContext.newPage();
+    await studio.signIn(page, USER_EMAIL, USER_PASSWORD, path);
+    return page;
+  }
+  const page = await userContext.newPage();
+  await page.goto(`${base}${path}`);
+  return page;
 }
 
 /** Nothing wider than the screen. */
@@ -314,6 +338,115 @@ describe("credits in the studio", () => {
     const adjusted = page.getByTestId("adjust-result");
     await adjusted.waitFor();
     expect(await adjusted.textContent()).toContain("+10 bonus");
+    expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("pages through a ledger longer than one page, without repeating an entry", async () => {
+    const { signIn } = await studio.graphqlData<{ signIn: { account: { id: string } } }>(
+      "mutation ($input: SignInInput!) { signIn(input: $input) { account { id } } }",
+      { input: { email: USER_EMAIL, password: USER_PASSWORD } },
+    );
+    const SEEDED = 21;
+    for (let n = 1; n <= SEEDED; n++) {
+      await asAdmin("mutation ($input: AdjustBalanceInput!) { adjustBalance(input: $input) { applied } }", {
+        input: {
+          accountId: signIn.account.id,
+          paid: 0,
+          bonus: 1,
+          reason: `E2E ledger seed #${n}.`,
+          idempotencyKey: `e2e-ledger-seed-${n}`,
+        },
+      });
+    }
+    const { ledger } = await asAdmin<{ ledger: { edges: unknown[] } }>(
+      "query ($accountId: ID) { ledger(first: 100, accountId: $accountId) { edges { cursor } } }",
+      { accountId: signIn.account.id },
+    );
+    const total = ledger.edges.length;
+    expect(total).toBeGreaterThan(SEEDED);
+    expect(total).toBeLessThanOrEqual(40);
+
+    const page = await userPage("/billing");
+    const consoleErrors = watchConsole(page);
+    const rows = page.getByTestId("ledger-row");
+    await expect.poll(() => rows.count(), { timeout: 15_000 }).toBe(20);
+    await page.getByTestId("ledger-load-more").click();
+    await expect.poll(() => rows.count(), { timeout: 15_000 }).toBe(total);
+    // Every entry once: the rows differ (each seeded one by its note and balance), every seed is there.
+    const texts = await rows.allTextContents();
+    expect(new Set(texts).size).toBe(total);
+    for (let n = 1; n <= SEEDED; n++) {
+      expect(texts.filter((text) => text.includes(`E2E ledger seed #${n}.`))).toHaveLength(1);
+    }
+    // The whole ledger is shown: nothing more to load.
+    await page.getByTestId("ledger-load-more").waitFor({ state: "detached" });
+    expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("copies the referral link to the clipboard", async () => {
+    const page = await userPage("/billing");
+    const consoleErrors = watchConsole(page);
+    const link = (await page.getByTestId("referral-link").textContent())!.trim();
+    expect(link).toMatch(new RegExp(`^${base}/r/[0-9A-Z]+$`));
+    await page.getByTestId("copy-referral-link").click();
+    await page.getByTestId("copy-referral-link").getByText("Copied").waitFor();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(link);
+    expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("lets an admin disable one code of a batch: it is refused, the others still work", async () => {
+    const { createCodeBatch } = await asAdmin<{ createCodeBatch: { csv: string } }>(
+      "mutation ($input: CreateCodeBatchInput!) { createCodeBatch(input: $input) { csv } }",
+      { input: { label: "E2E single disable", count: 2, credits: 7, kind: "BONUS" } },
+    );
+    const [lost, kept] = createCodeBatch.csv
+      .trim()
+      .split("\n")
+      .slice(1)
+      .map((row) => row.split(",")[0]);
+
+    // The admin is still signed in to the first profile.
+    const admin = await context.newPage();
+    const adminErrors = watchConsole(admin);
+    await admin.goto(`${base}/admin`);
+    const form = admin.getByTestId("disable-code-form");
+    // Empty: refused at the field, nothing asked.
+    await form.getByTestId("disable-code").click();
+    await form.getByTestId("field-error").getByText("Type or paste the code to disable.").waitFor();
+    await form.getByTestId("disable-code-input").fill(lost.toLowerCase());
+    await form.getByTestId("disable-code").click();
+    const dialog = admin.getByTestId("disable-code-dialog");
+    await dialog.getByText(`Disable code ${lost.toLowerCase()}?`).waitFor();
+    await dialog.getByTestId("confirm").click();
+    const done = form.getByTestId("disable-code-result");
+    await done.waitFor();
+    expect(await done.textContent()).toContain("'E2E single disable'");
+    expect(await done.textContent()).toMatch(/1\s+code disabled one by one/);
+    expect(await form.getByTestId("disable-code-input").inputValue()).toBe("");
+    expect(adminErrors).toEqual([]);
+    await admin.close();
+
+    const page = await userPage("/billing");
+    const consoleErrors = watchConsole(page);
+    const before = await headerTotal(page);
+    const redeem = page.getByTestId("redeem-form");
+    await redeem.getByLabel("Code").fill(lost);
+    await redeem.getByRole("button", { name: "Redeem" }).click();
+    const refused = page.locator('[data-testid="redeem-error"][data-code="CODE_DISABLED"]');
+    await refused.waitFor();
+    expect(await refused.textContent()).toContain("This code has been disabled.");
+    expect(await headerTotal(page)).toBe(before);
+    // The rest of its batch keeps working.
+    await redeem.getByLabel("Code").fill(kept);
+    await redeem.getByRole("button", { name: "Redeem" }).click();
+    await page
+      .getByTestId("redeem-result")
+      .getByText(/7 bonus credits added/)
+      .waitFor();
+    await page.locator(`[data-testid="header-balance"][data-total="${before + 7}"]`).waitFor();
     expect(consoleErrors).toEqual([]);
     await page.close();
   });
