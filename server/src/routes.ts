@@ -8,6 +8,7 @@ import express, {
   type Response,
   type Router,
 } from "express";
+import { isLostConnection } from "./infra/errors.js";
 import type { Logger } from "./infra/logger.js";
 import { pageContentSecurityPolicy } from "./infra/security-headers.js";
 
@@ -121,6 +122,12 @@ export function createRoutes({
     }
     if (status && status >= 400 && status < 500) {
       res.status(status).json({ error: { code: "BAD_REQUEST", message: "Malformed request" } });
+      return;
+    }
+    if (isLostConnection(err)) {
+      logger.warn({ err, reqId: (req as { id?: string }).id }, "a service connection was lost under a route");
+      res.setHeader("Retry-After", "1");
+      res.status(503).json({ error: { code: "SERVICE_UNAVAILABLE", message: "Briefly unavailable; send it again" } });
       return;
     }
     logger.error({ err, reqId: (req as { id?: string }).id }, "route failed");

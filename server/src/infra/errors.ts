@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   "RATE_LIMITED",
   "PAYLOAD_TOO_LARGE",
   "INTERNAL_SERVER_ERROR",
+  "SERVICE_UNAVAILABLE",
   // accounts
   "EMAIL_NOT_VERIFIED",
   "INVALID_CREDENTIALS",
@@ -79,4 +80,24 @@ export class ForbiddenError extends AppError {
   constructor(message = "You may not do this", details: Record<string, unknown> = {}) {
     super("FORBIDDEN", message, details);
   }
+}
+
+/**
+ * A connection to PostgreSQL or Redis lost under the operation (terminated by the server, reset, refused, or no
+ * pool connection in time): the request did not complete and may simply be sent again, which the caller can
+ * tell from SERVICE_UNAVAILABLE rather than a bare INTERNAL_SERVER_ERROR. SQLSTATE class 08 (connection
+ * exception) and 57P01–57P03 (the server terminated the session); the drivers' own messages otherwise.
+ */
+export function isLostConnection(error: unknown): boolean {
+  const err = error as { code?: unknown; message?: unknown; name?: unknown; driverError?: unknown } | undefined;
+  if (!err || typeof err !== "object") return false;
+  if (err.driverError && isLostConnection(err.driverError)) return true;
+  const code = typeof err.code === "string" ? err.code : "";
+  if (/^08/.test(code) || ["57P01", "57P02", "57P03", "ECONNRESET", "ECONNREFUSED", "EPIPE"].includes(code))
+    return true;
+  if (err.name === "MaxRetriesPerRequestError") return true;
+  const message = typeof err.message === "string" ? err.message : "";
+  return /^Connection terminated|^Connection is closed|timeout exceeded when trying to connect|not queryable/.test(
+    message,
+  );
 }

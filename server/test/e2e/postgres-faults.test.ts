@@ -126,6 +126,9 @@ describe("PostgreSQL connections terminated mid-flight", () => {
     // Requests kept being answered through the cuts (some may fail while their connection dies).
     expect(reads.ok, facts).toBeGreaterThan(0);
     expect(ids.length, facts).toBeGreaterThan(0);
+    // A request whose connection died under it says so with a typed, retryable code, never a bare 500.
+    const untyped = [creates, reads].flatMap((t) => Object.keys(t.codes)).filter((c) => c !== "SERVICE_UNAVAILABLE");
+    expect(untyped, facts).toEqual([]);
     // Neither process died.
     expect([api.child.exitCode, worker.child.exitCode], env.logs().slice(-3000)).toEqual([null, null]);
 

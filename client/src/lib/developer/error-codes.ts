@@ -30,6 +30,11 @@ export const ERROR_CODES: readonly ErrorCodeDoc[] = [
     code: "INTERNAL_SERVER_ERROR",
     meaning: "Something failed on the server; details are logged with the request id, never sent.",
   },
+  {
+    code: "SERVICE_UNAVAILABLE",
+    meaning:
+      "The database or Redis connection was lost under the request, which did not complete. Send it again (safe with an idempotency key).",
+  },
   { code: "EMAIL_NOT_VERIFIED", meaning: "Sign-in before the emailed confirmation link was used." },
   { code: "INVALID_CREDENTIALS", meaning: "Wrong email or password (the same answer for an unknown email)." },
   { code: "INVALID_TOKEN", meaning: "An emailed link's token is unknown, expired or already used." },

@@ -12,6 +12,7 @@ const MESSAGES: Record<string, string> = {
   RATE_LIMITED: "Too many attempts. Wait a moment and try again.",
   PAYLOAD_TOO_LARGE: "This is too large to send.",
   INTERNAL_SERVER_ERROR: "Something went wrong on our side. Try again shortly.",
+  SERVICE_UNAVAILABLE: "The service is briefly unavailable. Try again in a moment.",
   EMAIL_NOT_VERIFIED: "Your email address is not confirmed yet. Follow the link we emailed you, or ask for a new one.",
   INVALID_CREDENTIALS: "Wrong email or password.",
   INVALID_TOKEN: "This link is invalid, has expired or was already used. Ask for a new one.",

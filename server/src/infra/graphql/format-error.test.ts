@@ -32,6 +32,29 @@ describe("formatError", () => {
     expect(logged.join("")).toContain("SELECT * FROM account");
   });
 
+  it("answers a database or Redis connection lost under the operation as SERVICE_UNAVAILABLE", () => {
+    const lost = [
+      Object.assign(new Error("terminating connection due to administrator command"), {
+        name: "QueryFailedError",
+        driverError: { code: "57P01" },
+      }),
+      new Error("Connection terminated unexpectedly"),
+      new Error("timeout exceeded when trying to connect"),
+      Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }),
+      new Error("Connection is closed."),
+    ];
+    for (const original of lost) {
+      const error = wrap(original);
+      expect(format(error.toJSON(), error)).toEqual({
+        message: "A service the API needs was briefly unavailable; send the request again.",
+        path: ["x"],
+        extensions: { code: "SERVICE_UNAVAILABLE" },
+      });
+    }
+    const other = wrap(Object.assign(new Error("deadlock detected"), { driverError: { code: "40P01" } }));
+    expect(format(other.toJSON(), other).extensions).toEqual({ code: "INTERNAL_SERVER_ERROR" });
+  });
+
   it("answers a value PostgreSQL cannot read (a malformed id) as BAD_USER_INPUT", () => {
     const pgError = Object.assign(new Error('invalid input syntax for type uuid: "abc"'), {
       name: "QueryFailedError",

@@ -1,5 +1,5 @@
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
-import { AppError } from "../errors.js";
+import { AppError, isLostConnection } from "../errors.js";
 import type { Logger } from "../logger.js";
 
 /** Codes produced by graphql-js, Apollo and type-graphql that are safe to pass through as they are. */
@@ -54,6 +54,14 @@ export function createFormatError(logger: Logger) {
       const safeCode = typeof code === "string" && PASS_THROUGH_CODES.has(code) ? code : "BAD_USER_INPUT";
       const extensions: Record<string, unknown> = { code: safeCode };
       return { ...base, extensions };
+    }
+    if (isLostConnection(original)) {
+      logger.warn({ err: original, path: formatted.path }, "a service connection was lost under a GraphQL operation");
+      return {
+        ...base,
+        message: "A service the API needs was briefly unavailable; send the request again.",
+        extensions: { code: "SERVICE_UNAVAILABLE" },
+      };
     }
     logger.error({ err: original, path: formatted.path }, "unexpected error in a GraphQL operation");
     return { ...base, message: "Internal server error", extensions: { code: "INTERNAL_SERVER_ERROR" } };
