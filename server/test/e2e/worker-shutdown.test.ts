@@ -1,15 +1,18 @@
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ServerProcess } from "../processes.js";
 import type { SignedInUser } from "../factories.js";
 import { startFaultEnv, until, type FaultEnv } from "../fault-env.js";
 import { assertInvariants, summarize } from "../invariants.js";
 
 /**
- * Graceful shutdown of a worker in the middle of a job: SIGTERM (a deploy, `docker stop`) must end the
+ * Graceful shutdown of a worker in the middle of a job (and, last, of the API in the middle of a request): SIGTERM (a deploy, `docker stop`) must end the
  * process cleanly within 10 s, and the task must still end once, charged once, with its images stored once —
  * finished by that worker while it drains, or given up and run again by the next one.
  */
 let env: FaultEnv;
 let user: SignedInUser;
+let api: ServerProcess;
 
 // Quick stalled-job recovery for the next worker; a job's lock lasts 5 s (worker.ts).
 const WORKER_ENV = { WORKER_STALLED_INTERVAL_MS: "1000", RECONCILE_INTERVAL_MS: "500", WORKER_CONCURRENCY: "2" };
@@ -17,7 +20,7 @@ const WORKER_ENV = { WORKER_STALLED_INTERVAL_MS: "1000", RECONCILE_INTERVAL_MS: 
 beforeAll(async () => {
   // A worker waits SHUTDOWN_TIMEOUT_MS for its running jobs on SIGTERM; each test sets it for its worker.
   env = await startFaultEnv();
-  await env.startApi();
+  api = await env.startApi();
   user = await env.user();
 });
 afterAll(() => env?.close());
@@ -96,4 +99,39 @@ describe("a worker stopped with SIGTERM mid-task", () => {
       console.log(`worker-sigterm (long task): exited in ${ms} ms, run again by the next worker; ${summarize(report)}`);
     },
   );
+});
+
+describe("an API stopped with SIGTERM mid-request", () => {
+  it("answers the request it is reading, then exits 0", { timeout: 60_000 }, async () => {
+    // A request whose body arrives in two parts, with the SIGTERM between them: the server stops accepting
+    // connections but reads and answers this one before it exits.
+    const body = JSON.stringify({ query: "{ me { email } }" });
+    const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = http.request(`${env.apiUrl}/graphql`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(body),
+          ...user.headers,
+        },
+      });
+      req.on("response", (res) => {
+        let text = "";
+        res.on("data", (chunk: Buffer) => (text += chunk.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on("error", reject);
+      req.write(body.slice(0, 10));
+      // Give the server time to take the headers, then stop it and send the rest.
+      setTimeout(() => {
+        api.child.kill("SIGTERM");
+        setTimeout(() => req.end(body.slice(10)), 500);
+      }, 300);
+    });
+    const { status, text } = await answer;
+    expect(status, text).toBe(200);
+    expect(JSON.parse(text)).toEqual({ data: { me: { email: expect.stringContaining("@") } } });
+    const { code, signal } = await api.exited;
+    expect({ code, signal }, env.logs()).toEqual({ code: 0, signal: null });
+  });
 });
