@@ -3,6 +3,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { bullPrefix } from "../../src/infra/queue.js";
+import { AccountRole } from "../../src/modules/accounts/account.entity.js";
 import { LedgerKind } from "../../src/modules/credits/ledger-entry.entity.js";
 import { signedInUser, type SignedInUser } from "../factories.js";
 import { REDIS_URL, startTestApp, type TestApp } from "../harness.js";
@@ -108,6 +109,29 @@ describe("live task status across processes", () => {
       });
       const first = await events.next().catch((e: unknown) => ({ value: { errors: e } }));
       expect(JSON.stringify(first.value)).toContain("NOT_FOUND");
+    } finally {
+      await ws.dispose();
+    }
+  });
+
+  it("lets an admin follow another account's task", async () => {
+    const id = await createTask(1, 98);
+    const admin = await signedInUser(t, { role: AccountRole.ADMIN });
+    const ws = createClient({
+      url: t.url.replace("http", "ws") + "/graphql",
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: admin.headers.authorization },
+      retryAttempts: 0,
+    });
+    try {
+      const events = ws.iterate<{ taskUpdated: { id: string; status: string } }>({
+        query: `subscription($id: ID!) { taskUpdated(id: $id) { id status } }`,
+        variables: { id },
+      });
+      // Starting with the task's current state, whatever it is by now.
+      const first = await events.next();
+      expect(first.value.errors).toBeUndefined();
+      expect(first.value.data?.taskUpdated.id).toBe(id);
     } finally {
       await ws.dispose();
     }
