@@ -95,7 +95,9 @@ export function isLostConnection(error: unknown): boolean {
   const code = typeof err.code === "string" ? err.code : "";
   if (/^08/.test(code) || ["57P01", "57P02", "57P03", "ECONNRESET", "ECONNREFUSED", "EPIPE"].includes(code))
     return true;
-  if (err.name === "MaxRetriesPerRequestError") return true;
+  // TypeORM releases a transaction's connection when the server ends it between two statements; the next
+  // statement of that transaction then fails with this instead of the connection error.
+  if (err.name === "MaxRetriesPerRequestError" || err.name === "QueryRunnerProviderAlreadyReleasedError") return true;
   const message = typeof err.message === "string" ? err.message : "";
   return /^Connection terminated|^Connection is closed|timeout exceeded when trying to connect|not queryable/.test(
     message,

@@ -42,6 +42,9 @@ describe("formatError", () => {
       new Error("timeout exceeded when trying to connect"),
       Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }),
       new Error("Connection is closed."),
+      Object.assign(new Error("Database connection provided by a query runner was already released"), {
+        name: "QueryRunnerProviderAlreadyReleasedError",
+      }),
     ];
     for (const original of lost) {
       const error = wrap(original);
