@@ -35,7 +35,7 @@ const { Redis } = require("ioredis");
 
 const EVENTS = 100;
 /** Between event rounds (quick: shorter, so the smoke run stays under ~40 s). */
-const INTERVAL_MS = quick ? 40 : 100;
+const INTERVAL_MS = Number(process.env.BENCH_FANOUT_INTERVAL_MS ?? (quick ? 40 : 100));
 /** BENCH_FANOUT_SIZES=2000,10000 (and BENCH_FANOUT_REPS) to iterate on one size; the full run uses all three. */
 const SIZES = process.env.BENCH_FANOUT_SIZES?.split(",").map(Number) ?? (quick ? [1_000] : [1_000, 5_000, 10_000]);
 const RUNS = Number(process.env.BENCH_FANOUT_REPS ?? REPS);

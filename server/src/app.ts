@@ -198,6 +198,7 @@ export function createServices({ db, redis, pubsub, logger, queues }: Infrastruc
       disableAfterMs: config.WEBHOOK_DISABLE_AFTER_MS,
       assetUrlTtlSeconds: config.WEBHOOK_ASSET_URL_TTL_SECONDS,
     },
+    pubsub,
   );
   const tasks = new TaskService(
     db,
@@ -211,7 +212,7 @@ export function createServices({ db, redis, pubsub, logger, queues }: Infrastruc
     (input) => moderation.checkPrompt(input),
     // Generation must not depend on webhooks: webhooks hear task events through this hook.
     {
-      admit: (accountId, task, manager) => tierLimits.admitTask(accountId, task, manager),
+      admit: (accountId, task, manager, lock) => tierLimits.admitTask(accountId, task, manager, lock),
       onEvent: [(task, type) => webhooks.taskEvent(task, type)],
     },
   );
@@ -345,7 +346,8 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
   const redis = createRedis(target, { enableAutoPipelining: true }).on("error", redisErrors("command"));
   // List queries on the replicas of DATABASE_REPLICA_URLS, if any; accounts' fresh writes are marked in Redis.
   useReadReplicas(db, new RedisWriteMarks(redis, config.REDIS_PREFIX), logger);
-  const publishClient = createRedis(target).on("error", redisErrors("publish"));
+  // Task events: the two channels of one change, and concurrent changes, go out in one write.
+  const publishClient = createRedis(target, { enableAutoPipelining: true }).on("error", redisErrors("publish"));
   // In subscriber mode Redis refuses INFO, which ioredis's ready check sends on reconnect.
   const subscribeClient = createRedis(target, { enableReadyCheck: false }).on("error", redisErrors("subscribe"));
   const bullConnection = createRedis(target, { maxRetriesPerRequest: null }).on("error", redisErrors("queue"));

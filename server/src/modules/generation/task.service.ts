@@ -41,6 +41,8 @@ export interface TaskHooks {
     accountId: string,
     task: { model: GenerationModelEntity; cost: number },
     manager: EntityManager,
+    /** The account's dispatch lock: admit runs it (with its reads, in one round trip) unless it refuses. */
+    lockStatement: string,
   ) => Promise<void>;
   onEvent: ((task: TaskEntity, type: TaskEventType) => Promise<void>)[];
 }
@@ -283,7 +285,14 @@ export class TaskService {
       const price = await this.catalog.estimateCached(input, attempt > 1);
       try {
         const { task, dispatchOthers } = await this.db.transaction(async (manager) => {
-          await this.hooks.admit?.(accountId, { model: price.model, cost: price.total }, manager);
+          // The account's dispatch lock, held to commit: the admission counts and the dispatch decision below
+          // see what every other creator and dispatcher of the account sees. Admission sends it with its counts.
+          const lockStatement = dispatchLockSql(accountId);
+          if (this.hooks.admit) {
+            await this.hooks.admit(accountId, { model: price.model, cost: price.total }, manager, lockStatement);
+          } else {
+            await manager.query(lockStatement);
+          }
           const id = randomUUID();
           const moderation = await this.checkPrompt({
             accountId,
@@ -303,13 +312,6 @@ export class TaskService {
           }
           // The transaction's own connection, for named (prepared) statements.
           const client = (await (manager.queryRunner as PostgresQueryRunner).connect()) as pg.PoolClient;
-          // Held to commit: the dispatch decision below counts what every other dispatcher of the account sees.
-          await queryPrepared(
-            this.db,
-            `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
-            [dispatchKey(accountId)],
-            client,
-          );
           const charged = price.total > 0;
           const [row] = await queryPrepared<Record<string, unknown>>(
             this.db,
@@ -389,7 +391,7 @@ export class TaskService {
     const limit = Math.trunc(this.settings.runningLimit);
     const pool = (this.db.driver as PostgresDriver).master as pg.Pool;
     const results = (await pool.query(
-      `SELECT pg_advisory_xact_lock(hashtextextended('${dispatchKey(accountId)}', 0));
+      `${dispatchLockSql(accountId)};
        UPDATE task SET dispatched_at = now() WHERE id IN (
          SELECT id FROM task WHERE account_id = '${accountId}' AND status = 'QUEUED' AND dispatched_at IS NULL
           ORDER BY created_at, id
@@ -730,4 +732,8 @@ export class TaskService {
 export const chargeReference = (taskId: string) => `task:${taskId}:charge`;
 
 /** The advisory lock every dispatch decision of an account is made under. */
-const dispatchKey = (accountId: string) => `dispatch:${accountId}`;
+/** The account's dispatch lock (a transaction-level advisory lock), as a statement: `accountId` must be a uuid. */
+function dispatchLockSql(accountId: string): string {
+  if (!UUID.test(accountId)) throw new Error(`dispatch lock: not an account id: ${accountId}`);
+  return `SELECT pg_advisory_xact_lock(hashtextextended('dispatch:${accountId}', 0))`;
+}

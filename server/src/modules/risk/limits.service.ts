@@ -1,6 +1,8 @@
 import type { RedisClient } from "../../infra/redis.js";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+import type pg from "pg";
 import type { DataSource, EntityManager } from "typeorm";
+import type { PostgresQueryRunner } from "typeorm/driver/postgres/PostgresQueryRunner.js";
 import { z } from "zod";
 import { AppError, BadUserInputError, NotFoundError } from "../../infra/errors.js";
 import { decodeCursor, pageSize } from "../../infra/pagination.js";
@@ -114,6 +116,7 @@ export interface ModelPermissions {
 }
 
 const CACHE_MS = 5000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CACHE_MAX = 20_000;
 
 /**
@@ -211,12 +214,16 @@ export class LimitsService {
 
   /**
    * Admission of a new task, inside the transaction that inserts it: model permission, submissions per
-   * minute, unfinished tasks, tasks per day and the daily spend cap.
+   * minute, unfinished tasks, tasks per day and the daily spend cap. `lockStatement` is the caller's lock on
+   * the account (the same one its dispatch decision needs): it is sent together with the counts, in one round
+   * trip of two statements, so the counts are read with a snapshot taken once the lock is held and two
+   * processes cannot both admit the last allowed task.
    */
   async admitTask(
     accountId: string,
     task: { model: ModelPermissions; cost: number },
     manager: EntityManager,
+    lockStatement: string,
   ): Promise<void> {
     const limits = await this.effective(accountId, manager);
     const { values } = limits;
@@ -226,16 +233,21 @@ export class LimitsService {
     ) {
       throw new ModelNotAllowedError(task.model.slug);
     }
-    await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`admit:${accountId}`]);
-    const [counts] = (await manager.query(
-      `SELECT
-         (SELECT count(*)::int FROM task WHERE account_id = $1 AND status IN ('QUEUED', 'RUNNING', 'PENDING_REVIEW'))
-           AS unfinished,
-         (SELECT count(*)::int FROM task WHERE account_id = $1 AND created_at >= $2) AS today,
+    // Inlined into the statement text (a two-statement query takes no parameters): a uuid and our own date.
+    if (!UUID.test(accountId)) throw new Error(`admitTask: not an account id: ${accountId}`);
+    const since = startOfUtcDay().toISOString();
+    const client = (await (manager.queryRunner as PostgresQueryRunner).connect()) as pg.PoolClient;
+    const results = (await client.query(
+      `${lockStatement};
+       SELECT
+         (SELECT count(*)::int FROM task WHERE account_id = '${accountId}'
+             AND status IN ('QUEUED', 'RUNNING', 'PENDING_REVIEW')) AS unfinished,
+         (SELECT count(*)::int FROM task WHERE account_id = '${accountId}' AND created_at >= '${since}') AS today,
          (SELECT coalesce(sum(cost), 0)::int FROM task
-           WHERE account_id = $1 AND created_at >= $2 AND status NOT IN ('FAILED', 'CANCELED')) AS spent`,
-      [accountId, startOfUtcDay()],
-    )) as { unfinished: number; today: number; spent: number }[];
+           WHERE account_id = '${accountId}' AND created_at >= '${since}' AND status NOT IN ('FAILED', 'CANCELED'))
+           AS spent`,
+    )) as unknown as pg.QueryResult<{ unfinished: number; today: number; spent: number }>[];
+    const counts = results[1].rows[0];
     if (counts.unfinished >= values.concurrentTasks) throw new ConcurrencyLimitError(values.concurrentTasks);
     if (counts.today >= values.tasksPerDay) throw new DailyLimitError("TASKS_PER_DAY", values.tasksPerDay);
     if (values.dailySpendCap !== null && counts.spent + task.cost > values.dailySpendCap) {

@@ -6,6 +6,7 @@ import type { DataSource } from "typeorm";
 import { z } from "zod";
 import { AppError, BadUserInputError, NotFoundError } from "../../infra/errors.js";
 import type { Logger } from "../../infra/logger.js";
+import type { PubSubBus } from "../../infra/pubsub.js";
 import { decodeCursor, pageSize } from "../../infra/pagination.js";
 import { readList, wroteFor } from "../../infra/read-replica.js";
 import type { MessageService } from "../accounts/message.service.js";
@@ -15,6 +16,7 @@ import { toAsset } from "../assets/assets.types.js";
 import { GenerationModelEntity } from "../generation/generation-model.entity.js";
 import { toTask } from "../generation/generation.types.js";
 import type { TaskEntity } from "../generation/task.entity.js";
+import { WebhookEndpointCache, type EnabledEndpoint } from "./webhook-endpoint-cache.js";
 import type { WebhookSender } from "./webhook.sender.js";
 import {
   DeliveryStatus,
@@ -75,7 +77,13 @@ export class WebhookService {
     private readonly messages: MessageService,
     private readonly logger: Logger,
     private readonly settings: WebhookSettings,
-  ) {}
+    /** Carries endpoint changes to every process's endpoint cache. */
+    pubsub: PubSubBus,
+  ) {
+    this.endpointCache = new WebhookEndpointCache(pubsub);
+  }
+
+  private readonly endpointCache: WebhookEndpointCache;
 
   private get endpoints() {
     return this.db.getRepository(WebhookEndpointEntity);
@@ -89,6 +97,7 @@ export class WebhookService {
     const endpoint = await this.endpoints.save(
       this.endpoints.create({ accountId, ...data, events: [...new Set(data.events)], secret, enabled: true }),
     );
+    this.endpointCache.changed(accountId);
     return { endpoint, secret };
   }
 
@@ -119,7 +128,9 @@ export class WebhookService {
       endpoint.enabled = input.enabled;
       if (input.enabled) Object.assign(endpoint, { disabledReason: null, failingSince: null });
     }
-    return this.endpoints.save(endpoint);
+    const saved = await this.endpoints.save(endpoint);
+    this.endpointCache.changed(accountId);
+    return saved;
   }
 
   /** Deletes an endpoint; its deliveries still waiting for a try end FAILED, in the same transaction. */
@@ -133,6 +144,7 @@ export class WebhookService {
       );
       await manager.delete(WebhookEndpointEntity, { id: endpoint.id });
     });
+    this.endpointCache.changed(accountId);
     await wroteFor(this.db, accountId);
   }
 
@@ -170,9 +182,7 @@ export class WebhookService {
 
   /** Called after a task's state changed: one delivery per subscribed endpoint and for the task's own URL. */
   async taskEvent(task: TaskEntity, type: WebhookEvent): Promise<void> {
-    const endpoints = (await this.endpoints.find({ where: { accountId: task.accountId, enabled: true } })).filter((e) =>
-      e.events.includes(type),
-    );
+    const endpoints = (await this.enabledEndpoints(task.accountId)).filter((e) => e.events.includes(type));
     if (!endpoints.length && !task.webhookUrl) return;
     const payload = JSON.stringify({ type, timestamp: new Date().toISOString(), data: await this.taskData(task) });
     const targets = [
@@ -201,6 +211,15 @@ export class WebhookService {
       )) as { id: string }[];
       if (rows[0]) await this.enqueue(rows[0].id);
     }
+  }
+
+  /** The account's enabled endpoints, from the process's cache (a task's events would read them each time). */
+  private enabledEndpoints(accountId: string): Promise<EnabledEndpoint[]> {
+    return this.endpointCache.get(accountId, () =>
+      this.db.query(`SELECT id, url, events FROM webhook_endpoint WHERE account_id = $1 AND enabled ORDER BY created_at`, [
+        accountId,
+      ]),
+    );
   }
 
   /**
@@ -354,6 +373,7 @@ export class WebhookService {
     )) as [{ account_id: string; url: string }[], number];
     const disabled = rows[0][0];
     if (!disabled) return;
+    this.endpointCache.changed(disabled.account_id);
     this.logger.info({ endpointId }, "disabled a webhook endpoint that kept failing");
     await this.messages.send(disabled.account_id, {
       kind: "webhook.disabled",
