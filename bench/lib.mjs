@@ -1,3 +1,4 @@
+import fs from "node:fs";
 // What every scenario of `npm run bench` shares: starting and stopping the measured processes, the load
 // generator, the in-run alternation of baseline and contender, and the round-trip counters.
 import { spawn, spawnSync } from "node:child_process";
@@ -104,6 +105,33 @@ export async function post(url, body, headers = {}) {
 }
 
 /** SQL statements, Redis commands and CPU time a measured process has used so far (bench/instrument.mjs). */
+/**
+ * CPU time (µs) used so far by this machine's PostgreSQL (every server process, and the backends that have
+ * exited, which the postmaster reaped) and Redis (every redis-server), read from /proc: what a scenario's
+ * round trips cost the services, beside what they cost our processes. Null where /proc is not there.
+ */
+export function serviceCpuMicros() {
+  if (!fs.existsSync("/proc/self/stat")) return null;
+  const ticks = { postgres: 0, redis: 0 };
+  for (const pid of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue; // ended meanwhile
+    }
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const service = comm.startsWith("postgres") ? "postgres" : comm.startsWith("redis-server") ? "redis" : null;
+    if (!service) continue;
+    // Fields after the command: state ppid … utime(14) stime(15) cutime(16) cstime(17), numbered from 1.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks[service] += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  }
+  const micros = 1e6 / 100; // USER_HZ
+  return { postgres: ticks.postgres * micros, redis: ticks.redis * micros };
+}
+
 export const statsOf = (port) => async () => (await fetch(`http://127.0.0.1:${port}/`)).json();
 
 /** Environment of a server process the bench measures: production mode, info logs, budgets it never hits. */

@@ -18,6 +18,7 @@ import {
   quick,
   root,
   serverEnv,
+  serviceCpuMicros,
   sleep,
   startApi,
   startBaseline,
@@ -188,6 +189,7 @@ export default async function pipeline({ databaseUrl }) {
       const schema = side === "ours" ? "public" : BASE_SCHEMA;
       await drain();
       const cpuBefore = await Promise.all(measured.map((p) => p.stats()));
+      const servicesBefore = serviceCpuMicros();
       const load = await runLoad({
         runId,
         accounts,
@@ -226,6 +228,7 @@ export default async function pipeline({ databaseUrl }) {
         await sleep(250);
       }
       const cpuAfter = await Promise.all(measured.map((p) => p.stats()));
+      const servicesAfter = serviceCpuMicros();
       await sleep(300); // the last events' way to the subscriber
       const events = (await drain()).filter(([, , prefix]) => prefix === (side === "ours" ? oursPrefix : basePrefix));
 
@@ -310,6 +313,13 @@ export default async function pipeline({ databaseUrl }) {
         // CPU time per task of each measured process: the API then each worker (ours), the worker (baseline;
         // its producer shares the load generator's process).
         cpuMicrosPerTask: cpuMicros.map((c) => Math.round(c / Math.max(1, t.succeeded))),
+        // What the rest of the machine spent per task meanwhile: PostgreSQL, Redis, and the load generator (for
+        // the baseline that is the producer too). With the above, where a task's CPU goes.
+        serviceMicrosPerTask: servicesAfter && {
+          postgres: Math.round((servicesAfter.postgres - servicesBefore.postgres) / Math.max(1, t.succeeded)),
+          redis: Math.round((servicesAfter.redis - servicesBefore.redis) / Math.max(1, t.succeeded)),
+          load: Math.round(load.cpuMicros / Math.max(1, load.created)),
+        },
         // Round trips per task of the same processes: SQL statements sent through pg, Redis commands.
         sqlPerTask: perTask("sql"),
         redisPerTask: perTask("redis"),
@@ -355,6 +365,11 @@ export default async function pipeline({ databaseUrl }) {
     if (baseLedger.off) failures.push(`P1 baseline ledger: ${baseLedger.off} balances differ from their ledger`);
 
     const cpu = (i) => median(runs.map((r) => r.contender.cpuMicrosPerTask[i]));
+    const service = (side, key) => median(runs.map((r) => r[side].serviceMicrosPerTask?.[key] ?? 0));
+    const ms1 = (micros) => (micros / 1000).toFixed(1);
+    const oursTotal = cpu(0) + cpu(1) + ["postgres", "redis", "load"].reduce((t, k) => t + service("contender", k), 0);
+    const baseWorkerCpu = median(runs.map((r) => r.baseline.cpuMicrosPerTask[0]));
+    const baseTotal = baseWorkerCpu + ["postgres", "redis", "load"].reduce((t, k) => t + service("baseline", k), 0);
     const sql = (i) => median(runs.map((r) => r.contender.sqlPerTask[i]));
     const redis = (i) => median(runs.map((r) => r.contender.redisPerTask[i]));
     const met = failures.length === 0 && ratio >= 0.5 && oursTps >= 1000 && lag.eventLagP99 < 50;
@@ -378,7 +393,11 @@ export default async function pipeline({ databaseUrl }) {
         `${ratio.toFixed(2)}× tasks/s; 2 workers ${twoWorkers.tasksPerSecond} tasks/s; event lag p99 ${lag.eventLagP99} ms ` +
         `at ${LAG_RATE}/s offered (${lag.createdPerSecond}/s created); stages created→running ${share.queued} %, ` +
         `running→SUCCEEDED ${share.running} %, →event ${share.event} %; CPU/task API ${cpu(0)} µs + worker ` +
-        `${cpu(1)} µs (baseline worker ${median(runs.map((r) => r.baseline.cpuMicrosPerTask[0]))} µs); ` +
+        `${cpu(1)} µs (baseline worker ${baseWorkerCpu} µs); machine CPU/task ours ${ms1(oursTotal)} ms (API ` +
+        `${ms1(cpu(0))}, worker ${ms1(cpu(1))}, PostgreSQL ${ms1(service("contender", "postgres"))}, Redis ` +
+        `${ms1(service("contender", "redis"))}, load ${ms1(service("contender", "load"))}) vs baseline ${ms1(baseTotal)} ms ` +
+        `(worker ${ms1(baseWorkerCpu)}, PostgreSQL ${ms1(service("baseline", "postgres"))}, Redis ` +
+        `${ms1(service("baseline", "redis"))}, producer and load ${ms1(service("baseline", "load"))}); ` +
         `SQL/task API ${sql(0)} + worker ${sql(1)}, Redis commands/task API ${redis(0)} + worker ${redis(1)}`,
       target: "≥ 0.50× tasks/s and ≥ 1 000 tasks/s (1 API + 1 worker); event lag p99 < 50 ms at 200 tasks/s",
       met,

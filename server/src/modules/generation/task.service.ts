@@ -2,7 +2,7 @@ import { parseInput } from "../../infra/validation.js";
 import { createHash, randomInt, randomUUID } from "node:crypto";
 import type { Queue } from "bullmq";
 import type pg from "pg";
-import type { DataSource, EntityManager } from "typeorm";
+import { QueryFailedError, type DataSource, type EntityManager } from "typeorm";
 import type { PostgresDriver } from "typeorm/driver/postgres/PostgresDriver.js";
 import type { PostgresQueryRunner } from "typeorm/driver/postgres/PostgresQueryRunner.js";
 import { z } from "zod";
@@ -386,22 +386,33 @@ export class TaskService {
    * waits for its commit and sees its task.
    */
   async dispatch(accountId: string): Promise<string[]> {
+    return (await this.dispatchAfter(accountId, null)).dispatched;
+  }
+
+  /**
+   * dispatch(), after `first` (one statement, its values written in: see `withLiterals`) in the same round trip
+   * and transaction: the worker records a task's end and hands its slot on at once. Answers `first`'s rows.
+   */
+  async dispatchAfter<Row>(accountId: string, first: string | null): Promise<{ rows: Row[]; dispatched: string[] }> {
     // Inlined into the statement text (a multi-statement query takes no parameters): a uuid and an integer.
-    if (!UUID.test(accountId)) throw new Error(`dispatch: not an account id: ${accountId}`);
     const limit = Math.trunc(this.settings.runningLimit);
     const pool = (this.db.driver as PostgresDriver).master as pg.Pool;
-    const results = (await pool.query(
-      `${dispatchLockSql(accountId)};
+    const text = `${first ? `${first};\n` : ""}${dispatchLockSql(accountId)};
        UPDATE task SET dispatched_at = now() WHERE id IN (
          SELECT id FROM task WHERE account_id = '${accountId}' AND status = 'QUEUED' AND dispatched_at IS NULL
           ORDER BY created_at, id
           LIMIT GREATEST(0, ${limit} - (SELECT count(*) FROM task WHERE account_id = '${accountId}'
                                           AND dispatched_at IS NOT NULL AND status IN ('QUEUED', 'RUNNING'))))
-       RETURNING id`,
-    )) as unknown as pg.QueryResult<{ id: string }>[];
-    const ids = results[1].rows.map((r) => r.id);
+       RETURNING id`;
+    let results: pg.QueryResult[];
+    try {
+      results = (await pool.query(text)) as unknown as pg.QueryResult[];
+    } catch (err) {
+      throw new QueryFailedError(text, [], err as Error);
+    }
+    const ids = (results.at(-1)!.rows as { id: string }[]).map((r) => r.id);
     await Promise.all(ids.map((id) => this.enqueue(id)));
-    return ids;
+    return { rows: first ? (results[0].rows as Row[]) : [], dispatched: ids };
   }
 
   /** Jobs to add with the next `addBulk`, and what their callers wait for. */
