@@ -145,10 +145,13 @@ export class AssetService {
         const base = `assets/${task.accountId}/${task.id}/${index}`;
         const original = await this.original(image);
         const [preview, thumbnail] = await this.variants(original);
+        // An image that fits the thumbnail's box has one WebP for both: one file, both keys pointing at it.
+        const shared = preview === thumbnail;
+        const thumbnailKey = shared ? `${base}.preview.webp` : `${base}.thumb.webp`;
         await Promise.all([
           this.storage.put(`${base}.png`, original.data, "image/png"),
           this.storage.put(`${base}.preview.webp`, preview, "image/webp"),
-          this.storage.put(`${base}.thumb.webp`, thumbnail, "image/webp"),
+          shared ? null : this.storage.put(thumbnailKey, thumbnail, "image/webp"),
         ]);
         files.index[index] = index;
         files.width[index] = original.width;
@@ -157,7 +160,7 @@ export class AssetService {
         files.sha256[index] = createHash("sha256").update(original.data).digest("hex");
         files.storageKey[index] = `${base}.png`;
         files.previewKey[index] = `${base}.preview.webp`;
-        files.thumbnailKey[index] = `${base}.thumb.webp`;
+        files.thumbnailKey[index] = thumbnailKey;
       }),
     );
     return files;

@@ -445,10 +445,19 @@ describe.each(["local", "s3"] as const)("the asset library on the %s storage dri
 
     it("stores a task's images idempotently: a rerun keeps one row per index at the same keys", async () => {
       const taskId = await runTask(bob, "bob's second garden", 2);
-      type Row = { id: string; index: number; storage_key: string; preview_key: string; thumbnail_key: string };
+      type Row = {
+        id: string;
+        index: number;
+        width: number;
+        height: number;
+        storage_key: string;
+        preview_key: string;
+        thumbnail_key: string;
+      };
       const rows = async () =>
         (await t.app.db.query(
-          `SELECT id, index, sha256, storage_key, preview_key, thumbnail_key FROM asset WHERE task_id = $1 ORDER BY index`,
+          `SELECT id, index, width, height, sha256, storage_key, preview_key, thumbnail_key FROM asset
+            WHERE task_id = $1 ORDER BY index`,
           [taskId],
         )) as Row[];
       const before = await rows();
@@ -467,7 +476,35 @@ describe.each(["local", "s3"] as const)("the asset library on the %s storage dri
         expect((await storage.get(row.storage_key)).equals(originals[i])).toBe(true);
         expect(await storage.size(row.preview_key)).toBeGreaterThan(0);
         expect(await storage.size(row.thumbnail_key)).toBeGreaterThan(0);
+        // An image that fits the thumbnail's box (256 px) keeps one WebP for both variants.
+        expect(row.thumbnail_key === row.preview_key).toBe(row.width <= 256 && row.height <= 256);
       }
+    });
+
+    it("keeps one WebP for both variants of a small image, and removes it with the asset", async () => {
+      // The task's own (512 px) image and its files go first; the small one takes its place.
+      const taskId = await runTask(bob, "bob's small garden", 1);
+      await t.app.services.assets.discardTask(taskId);
+      await t.app.db.query(`DELETE FROM asset WHERE task_id = $1`, [taskId]);
+      const small = await sharp({ create: { width: 64, height: 48, channels: 3, background: "#336699" } })
+        .png()
+        .toBuffer();
+      await t.app.services.assets.storeTaskImages({ id: taskId, accountId: bob.account.id }, [
+        { data: small, isOwnPng: true },
+      ]);
+      const [row] = (await t.app.db.query(
+        `SELECT width, height, storage_key, preview_key, thumbnail_key FROM asset WHERE task_id = $1`,
+        [taskId],
+      )) as { width: number; height: number; storage_key: string; preview_key: string; thumbnail_key: string }[];
+      expect([row.width, row.height]).toEqual([64, 48]);
+      expect(row.thumbnail_key).toBe(row.preview_key);
+      const storage = t.app.services.assets.storage;
+      const webp = await storage.get(row.preview_key);
+      expect(webp.subarray(8, 12).toString()).toBe("WEBP");
+      expect(await storage.size(row.storage_key.replace(/\.png$/, ".thumb.webp"))).toBeNull();
+      await t.app.services.assets.discardTask(taskId);
+      expect(await storage.size(row.preview_key)).toBeNull();
+      expect(await storage.size(row.storage_key)).toBeNull();
     });
 
     it("deletes images: the files go, the links stop, the rows stay as DELETED", async () => {
