@@ -178,7 +178,8 @@ export class TaskRunner {
         `UPDATE task SET status = 'FAILED', error_code = $2, error_message = $3, finished_at = now(),
                 version = version + 1, updated_at = now()
           WHERE id = $1 AND status IN ('QUEUED', 'RUNNING') RETURNING id`,
-        [taskId, code, message.slice(0, 500)],
+        // Whatever a provider said: no NUL (a text column refuses it), no other control character.
+        [taskId, code, message.replace(/\p{Cc}+/gu, " ").slice(0, 500)],
       )) as [unknown[], number];
       if (!rows[0].length) return null;
       const failed = await manager.getRepository(TaskEntity).findOneByOrFail({ id: taskId });

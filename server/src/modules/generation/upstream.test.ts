@@ -106,6 +106,18 @@ describe("an OpenAI-compatible upstream", () => {
     expect(await refunds(task.id)).toBe(1);
   });
 
+  it("fails a task whose upstream error text holds control characters (NUL), refunded, with a clean message", async () => {
+    calls = 0;
+    behaviour = () => ({ status: 400, body: { error: { message: "bad\u0000input\u0007here" } } });
+    const task = await run();
+    expect(task).toMatchObject({ status: "FAILED", error_code: "UPSTREAM_ERROR" });
+    expect(await refunds(task.id)).toBe(1);
+    const [row] = (await t.app.db.query(`SELECT error_message FROM task WHERE id = $1`, [task.id])) as {
+      error_message: string;
+    }[];
+    expect(row.error_message).toContain("bad input here");
+  });
+
   it("fails after the configured attempts when the upstream keeps failing, refunded exactly once", async () => {
     calls = 0;
     behaviour = () => ({ status: 503, body: { error: { message: "down" } } });

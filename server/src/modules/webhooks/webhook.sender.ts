@@ -13,6 +13,14 @@ export interface SendResult {
 const SNIPPET_BYTES = 1024;
 
 /**
+ * The first bytes of an answer as text that PostgreSQL stores: a character cut by the 1 KB limit is left out
+ * (not turned into a replacement character), and NUL, which a text column refuses, becomes U+FFFD.
+ */
+export function snippetOf(bytes: Uint8Array): string {
+  return new TextDecoder("utf-8").decode(bytes, { stream: true }).replaceAll("\u0000", "\uFFFD");
+}
+
+/**
  * POSTs a signed webhook. The filtering agents check the address actually connected to (after DNS), so a
  * name that resolves to a private, loopback, link-local or metadata address is refused at connect time;
  * redirects are never followed.
@@ -68,7 +76,7 @@ export class WebhookSender {
             size += chunk.length;
           });
           response.on("end", () => {
-            const snippet = Buffer.concat(chunks).subarray(0, SNIPPET_BYTES).toString("utf8");
+            const snippet = snippetOf(Buffer.concat(chunks).subarray(0, SNIPPET_BYTES));
             const status = response.statusCode ?? 0;
             const error =
               status >= 300 && status < 400

@@ -480,6 +480,18 @@ describe("the delivery log", () => {
     expect(Buffer.byteLength(snippet)).toBe(1024);
     expect(snippet).toBe(big.slice(0, 1024));
   });
+
+  it("records an answer with a NUL byte and a character cut by the 1 KB limit", async () => {
+    const who = await customer(t);
+    // Bytes: 10 × "a", NUL, 1012 × "a", then "é" (2 bytes) across the 1024th byte.
+    const body = `${"a".repeat(10)}\u0000${"a".repeat(1012)}é and more`;
+    answers.set("/binary", () => ({ status: 200, headers: { "content-type": "application/octet-stream" }, body }));
+    const { endpoint: e } = await endpoint("/binary", ["task.failed"], who);
+    const id = await testDelivery(e.id, who);
+    await expect.poll(async () => (await deliveryOf(id, who))?.status, { timeout: 10_000 }).toBe("SUCCEEDED");
+    const snippet = (await deliveryOf(id, who))!.attempts[0].responseSnippet;
+    expect(snippet).toBe(`${"a".repeat(10)}\uFFFD${"a".repeat(1012)}`);
+  });
 });
 
 describe("authorization", () => {

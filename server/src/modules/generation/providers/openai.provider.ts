@@ -149,7 +149,8 @@ export class OpenAIProvider implements ImageProvider {
   /** One short sentence at most, and never anything shaped like a key. */
   private shortDetail(message: unknown): string {
     if (typeof message !== "string" || !message.trim()) return "";
-    let text = message.replace(/\s+/g, " ").trim();
+    // Control characters too: a NUL would make the task's error unstorable (PostgreSQL text refuses it).
+    let text = message.replace(/[\s\p{Cc}]+/gu, " ").trim();
     if (this.#apiKey) text = text.split(this.#apiKey).join("***");
     text = text.replace(/\b(sk|key|api)[-_][A-Za-z0-9_*-]{6,}/gi, "***");
     return `: ${text.length > 120 ? `${text.slice(0, 117)}...` : text}`;
