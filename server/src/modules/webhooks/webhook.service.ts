@@ -216,9 +216,10 @@ export class WebhookService {
   /** The account's enabled endpoints, from the process's cache (a task's events would read them each time). */
   private enabledEndpoints(accountId: string): Promise<EnabledEndpoint[]> {
     return this.endpointCache.get(accountId, () =>
-      this.db.query(`SELECT id, url, events FROM webhook_endpoint WHERE account_id = $1 AND enabled ORDER BY created_at`, [
-        accountId,
-      ]),
+      this.db.query(
+        `SELECT id, url, events FROM webhook_endpoint WHERE account_id = $1 AND enabled ORDER BY created_at`,
+        [accountId],
+      ),
     );
   }
 
