@@ -18,6 +18,97 @@ interface ComposeService {
   volumes?: string[];
 }
 
+type ComposeVolume = string | { type?: string; source?: string; target?: string };
+interface ComposeFile {
+  services: Record<
+    string,
+    {
+      build?: string | { context?: string; dockerfile?: string };
+      volumes?: ComposeVolume[];
+      env_file?: string | (string | { path: string })[];
+    }
+  >;
+  volumes?: Record<string, unknown>;
+  configs?: Record<string, { file?: string }>;
+  secrets?: Record<string, { file?: string }>;
+}
+
+/** The -f files of every `docker compose -f … -f …` command in a text, in order. */
+function composeCommands(text: string): string[][] {
+  return [...text.matchAll(/docker compose((?: -f \S+)+)/g)].map((m) =>
+    [...m[1].matchAll(/-f (\S+)/g)].map((f) => f[1].replace(/`$/, "")),
+  );
+}
+
+/** A host path one compose file names: what it is for, where it resolves to, and what must be there. */
+interface HostPath {
+  what: string;
+  path: string;
+  kind: "directory" | "file" | "bind source";
+}
+
+/**
+ * Every host path of a compose file, resolved as Compose resolves it: against the project directory (the
+ * directory of the FIRST -f file, whichever file the path is written in), a Dockerfile against its build
+ * context; and the named volumes it mounts. No Docker engine or compose plugin runs here to do it.
+ */
+function hostPaths(compose: ComposeFile, projectDir: string): { paths: HostPath[]; named: string[] } {
+  const paths: HostPath[] = [];
+  const named: string[] = [];
+  const at = (p: string) => path.resolve(projectDir, p.replace(/^~(?=\/|$)/, process.env.HOME ?? "~"));
+  for (const [name, service] of Object.entries(compose.services)) {
+    if (service.build !== undefined) {
+      const build = typeof service.build === "string" ? { context: service.build } : service.build;
+      const context = at(build.context ?? ".");
+      paths.push({ what: `${name}: build context`, path: context, kind: "directory" });
+      const dockerfile = path.resolve(context, build.dockerfile ?? "Dockerfile");
+      paths.push({ what: `${name}: Dockerfile`, path: dockerfile, kind: "file" });
+    }
+    for (const volume of service.volumes ?? []) {
+      let type: string;
+      let source: string | undefined;
+      if (typeof volume === "string") {
+        const parts = volume.split(":");
+        source = parts.length > 1 ? parts[0] : undefined; // one part: an anonymous volume
+        type = source !== undefined && /^[./~]/.test(source) ? "bind" : "volume";
+      } else {
+        type = volume.type ?? "volume";
+        source = volume.source;
+      }
+      if (source === undefined) continue;
+      if (type === "bind") paths.push({ what: `${name}: bind mount ${source}`, path: at(source), kind: "bind source" });
+      else if (type === "volume") named.push(source);
+    }
+    const envFiles = service.env_file === undefined ? [] : [service.env_file].flat();
+    for (const envFile of envFiles) {
+      const file = typeof envFile === "string" ? envFile : envFile.path;
+      paths.push({ what: `${name}: env_file ${file}`, path: at(file), kind: "file" });
+    }
+  }
+  for (const [kind, entries] of [
+    ["config", compose.configs],
+    ["secret", compose.secrets],
+  ] as const)
+    for (const [name, entry] of Object.entries(entries ?? {}))
+      if (entry.file) paths.push({ what: `${kind} ${name}`, path: at(entry.file), kind: "file" });
+  return { paths, named };
+}
+
+/** What is wrong with each host path: missing, of the wrong kind, or outside the repository. */
+function pathProblems(paths: HostPath[]): string[] {
+  const problems: string[] = [];
+  for (const { what, path: p, kind } of paths) {
+    const relative = path.relative(REPO_ROOT, p);
+    if (relative.startsWith("..") || path.isAbsolute(relative))
+      problems.push(`${what}: ${p} is outside the repository`);
+    const stat = fs.statSync(p, { throwIfNoEntry: false });
+    if (!stat) problems.push(`${what}: ${relative} does not exist`);
+    else if (kind === "directory" && !stat.isDirectory()) problems.push(`${what}: ${relative} is not a directory`);
+    else if (kind === "file" && !stat.isFile()) problems.push(`${what}: ${relative} is not a file`);
+  }
+  return problems;
+}
+
 /** No Docker engine runs here: the compose file is checked against the server's own config schema. */
 describe("docker-compose.yml", () => {
   const compose = parse(read("docker-compose.yml")) as {
@@ -37,6 +128,39 @@ describe("docker-compose.yml", () => {
       services: Record<string, ComposeService & { deploy?: { replicas: number } }>;
     };
     const { api, worker, proxy } = compose.services;
+    // How README's "Scaling out" and the file's own header say to run it; the project directory Compose
+    // resolves every file's relative paths against is the first -f file's (the command runs from the root).
+    const readmeCommands = composeCommands(read("README.md").split("\n## Scaling out\n")[1]?.split("\n## ")[0] ?? "");
+    const headerCommands = composeCommands(read("deploy/docker-compose.scale.yml").match(/^(?:#.*\n)+/)?.[0] ?? "");
+    const files = readmeCommands[0] ?? [];
+    const projectDir = path.resolve(REPO_ROOT, path.dirname(files[0] ?? "."));
+
+    it("is documented as an override of the main file, the same way in README.md and in its header", () => {
+      expect(files).toEqual(["docker-compose.yml", "deploy/docker-compose.scale.yml"]);
+      expect(readmeCommands).toEqual([files]);
+      expect(headerCommands).toEqual([files]);
+      expect(projectDir).toBe(REPO_ROOT);
+    });
+
+    it("names only host paths that exist, resolved against the first -f file's directory as Compose does", () => {
+      const declared = new Set<string>();
+      const used: string[] = [];
+      for (const file of files) {
+        const parsed = parse(read(file), { merge: true }) as ComposeFile;
+        const { paths, named } = hostPaths(parsed, projectDir);
+        expect(pathProblems(paths), file).toEqual([]);
+        for (const volume of Object.keys(parsed.volumes ?? {})) declared.add(volume);
+        used.push(...named);
+      }
+      // The scale file builds the app from the repository's Dockerfile, like the main file.
+      const scale = hostPaths(compose as unknown as ComposeFile, projectDir).paths;
+      for (const service of ["api", "worker"]) {
+        expect(scale.find((p) => p.what === `${service}: build context`)?.path).toBe(REPO_ROOT);
+        expect(scale.find((p) => p.what === `${service}: Dockerfile`)?.path).toBe(path.join(REPO_ROOT, "Dockerfile"));
+      }
+      // Named volumes are declared in one of the merged files.
+      expect(used.filter((v) => !declared.has(v))).toEqual([]);
+    });
 
     it("runs API and worker roles as replicas, with settings the server accepts", () => {
       expect(api.environment!.ROLE).toBe("api");
@@ -60,7 +184,10 @@ describe("docker-compose.yml", () => {
       expect(nginx).toContain(`server api:${api.environment!.PORT};`);
       expect(nginx).toMatch(/proxy_set_header Upgrade \$http_upgrade;/);
       expect(nginx).toMatch(/client_max_body_size 11m;/);
-      expect(proxy.volumes?.[0]).toMatch(/^\.\/nginx\.conf:/);
+      // The mounted config is this deploy/nginx.conf, wherever the mount's relative path resolves.
+      const [source, target] = proxy.volumes![0].split(":");
+      expect(path.resolve(projectDir, source)).toBe(path.join(REPO_ROOT, "deploy/nginx.conf"));
+      expect(target).toBe("/etc/nginx/conf.d/default.conf");
     });
   });
 
