@@ -346,8 +346,9 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
   const redis = createRedis(target, { enableAutoPipelining: true }).on("error", redisErrors("command"));
   // List queries on the replicas of DATABASE_REPLICA_URLS, if any; accounts' fresh writes are marked in Redis.
   useReadReplicas(db, new RedisWriteMarks(redis, config.REDIS_PREFIX), logger);
-  // Task events: the two channels of one change, and concurrent changes, go out in one write.
-  const publishClient = createRedis(target, { enableAutoPipelining: true }).on("error", redisErrors("publish"));
+  // Not auto-pipelined: an event goes out at once, so a task's QUEUED event reaches Redis before its job does
+  // (auto-pipelining holds a PUBLISH for a tick, and behind a batch still in flight, while the job goes ahead).
+  const publishClient = createRedis(target).on("error", redisErrors("publish"));
   // In subscriber mode Redis refuses INFO, which ioredis's ready check sends on reconnect.
   const subscribeClient = createRedis(target, { enableReadyCheck: false }).on("error", redisErrors("subscribe"));
   const bullConnection = createRedis(target, { maxRetriesPerRequest: null }).on("error", redisErrors("queue"));

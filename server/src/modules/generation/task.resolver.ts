@@ -40,7 +40,7 @@ import { NotFoundError } from "../../infra/errors.js";
 import { toTaskEvent, type TaskEvent } from "./generation.topics.js";
 import type { AssetEntity } from "../assets/asset.entity.js";
 import type { GenerationModelEntity } from "./generation-model.entity.js";
-import type { TaskEntity } from "./task.entity.js";
+import { TaskStatus, type TaskEntity } from "./task.entity.js";
 import type { TaskService } from "./task.service.js";
 
 /**
@@ -48,7 +48,7 @@ import type { TaskService } from "./task.service.js";
  * answer at once: no loader round and no promise per field (40 of them on a page of 20).
  */
 const FROM_PAGE = Symbol("fromPage");
-type ListedTask = Task & { [FROM_PAGE]?: { owner: TaskOwner; assets?: AssetEntity[] } };
+type ListedTask = Task & { [FROM_PAGE]?: { owner?: TaskOwner; assets?: AssetEntity[] } };
 
 /** Tasks: create, cancel, read, follow live. */
 @Resolver(() => Task)
@@ -268,9 +268,11 @@ type StartingEvent = TaskEvent & { [ROW]?: TaskEntity };
 
 const withRow = (task: TaskEntity): StartingEvent => Object.assign(toTaskEvent(task), { [ROW]: task });
 
-/** A task as a live event leaves it: the event's fields (all that change) over the rest of the task. */
+/**
+ * A task as a live event tells it: the event's fields (all that change) over the rest of the task, even when
+ * `task` is a newer read (a subscriber sees every step; its own filter drops what it has seen newer of).
+ */
 function applyEvent(task: Task, event: TaskEvent): Task {
-  if (event.version < task.version) return task;
   return {
     ...task,
     status: event.status,
@@ -357,12 +359,18 @@ class LiveTasks {
     return read.then((task) => this.merge(task, event));
   }
 
-  /** The newest of `base` with the event laid over it and the state kept; kept from then on. */
+  /**
+   * The event's own state over `base` (the task's fixed fields). Each event answers its own change, even one
+   * that arrives after a newer read: a task read for its QUEUED event may be RUNNING already, and answering
+   * the newer state would lose QUEUED and send RUNNING twice. The newest state is kept for the next events.
+   */
   private merge(base: Task, event: TaskEvent): Task {
-    const task = applyEvent(base, event);
+    const task: ListedTask = applyEvent(base, event);
+    // Asset rows come with SUCCEEDED (one statement): an earlier state told late has no images, even if the
+    // task has them by now.
+    task[FROM_PAGE] = task.status === TaskStatus.SUCCEEDED ? undefined : { assets: [] };
     const kept = this.tasks.get(task.id);
-    if (kept && kept.version >= task.version) return kept;
-    this.tasks.set(task.id, task);
+    if (!kept || kept.version < task.version) this.tasks.set(task.id, task);
     return task;
   }
 }

@@ -403,14 +403,20 @@ export class TaskService {
           ORDER BY created_at, id
           LIMIT GREATEST(0, ${limit} - (SELECT count(*) FROM task WHERE account_id = '${accountId}'
                                           AND dispatched_at IS NOT NULL AND status IN ('QUEUED', 'RUNNING'))))
-       RETURNING id`;
+       RETURNING *`;
     let results: pg.QueryResult[];
     try {
       results = (await pool.query(text)) as unknown as pg.QueryResult[];
     } catch (err) {
       throw new QueryFailedError(text, [], err as Error);
     }
-    const ids = (results.at(-1)!.rows as { id: string }[]).map((r) => r.id);
+    const dispatched = (results.at(-1)!.rows as Record<string, unknown>[]).map((row) =>
+      hydrate(this.db, TaskEntity, row),
+    );
+    // Its QUEUED event before its job: the creator publishes it only after its commit, and a dispatcher elsewhere
+    // may hand the task to a worker (which publishes RUNNING) before that. Subscribers drop the second copy.
+    for (const task of dispatched) this.publish(task);
+    const ids = dispatched.map((task) => task.id);
     await Promise.all(ids.map((id) => this.enqueue(id)));
     return { rows: first ? (results[0].rows as Row[]) : [], dispatched: ids };
   }
