@@ -95,6 +95,7 @@ process.stdout.write(
     createdPerSecond: Math.round((latencies.length * 1000) / Math.max(1, endedAt - startedAt)),
     latencyP50: pct(0.5),
     latencyP99: pct(0.99),
+    latencyMean: Math.round((latencies.reduce((sum, x) => sum + x, 0) / Math.max(1, latencies.length)) * 10) / 10,
     // This process's CPU: the HTTP client (ours), or the client and the whole producer (the baseline's, direct).
     cpuMicros: Math.round(process.cpuUsage().user + process.cpuUsage().system),
   }) + "\n",

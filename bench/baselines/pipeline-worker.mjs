@@ -1,7 +1,8 @@
-// The P1 baseline's worker: BullMQ (concurrency 50) and plain pg. Per job: RUNNING as a conditional update,
-// then the asset row and SUCCEEDED in one statement, then the task event published on the account's channel
-// (the same channel and JSON the server publishes, so one subscriber hears both). It renders no image: this is
-// the floor the queue and the database allow.
+// The P1 baseline's worker: BullMQ (concurrency 50) and plain pg. Per job, as the issue defines the baseline:
+// one statement for the asset row and SUCCEEDED (from QUEUED: no separate RUNNING step, started_at and
+// finished_at in the same statement), then the task event published on the account's channel (the same
+// channel and JSON the server publishes, so one subscriber hears both). It renders no image: this is the floor
+// the queue and the database allow.
 // Usage: PORT=… DATABASE_URL=… REDIS_URL=… REDIS_PREFIX=… node bench/baselines/pipeline-worker.mjs
 import http from "node:http";
 import { Worker } from "bullmq";
@@ -13,12 +14,10 @@ const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 }
 const publisher = new Redis(process.env.REDIS_URL);
 const connection = new Redis(process.env.REDIS_URL, { maxRetriesPerRequest: null });
 
-const RUNNING = `UPDATE task SET status = 'RUNNING', started_at = now(), attempts = attempts + 1, version = version + 1,
-                        updated_at = now()
-                  WHERE id = $1 AND status = 'QUEUED' RETURNING account_id, count, width, height`;
 const SUCCEEDED = `WITH t AS (
-    UPDATE task SET status = 'SUCCEEDED', progress = 1, finished_at = now(), version = version + 1, updated_at = now()
-     WHERE id = $1 AND status = 'RUNNING'
+    UPDATE task SET status = 'SUCCEEDED', progress = 1, started_at = now(), finished_at = now(),
+                    attempts = attempts + 1, version = version + 1, updated_at = now()
+     WHERE id = $1 AND status = 'QUEUED'
      RETURNING id, account_id, version, status, progress, error_code, error_message, started_at, finished_at, width, height),
   a AS (
     INSERT INTO asset (task_id, account_id, index, width, height, bytes, content_type, sha256, storage_key,
@@ -32,8 +31,6 @@ const worker = new Worker(
   "generation",
   async (job) => {
     const { taskId } = job.data;
-    const running = await pool.query({ name: "running", text: RUNNING, values: [taskId] });
-    if (!running.rows.length) return;
     const { rows } = await pool.query({ name: "succeeded", text: SUCCEEDED, values: [taskId] });
     const t = rows[0];
     if (!t) return;

@@ -11,14 +11,19 @@ export default async function graphqlLayer({ databaseUrl }) {
   const hash = createHash("sha256").update(query).digest("hex");
   const body = JSON.stringify({ query });
   const persisted = JSON.stringify({ extensions: { persistedQuery: { version: 1, sha256Hash: hash } } });
-  const start = (mode, env = {}) =>
-    startBaseline("bench/graphql-layer-server.mjs", databaseUrl, { MODE: mode, ...env });
-  // The bench's document is trusted like the studio's (which come from codegen's manifest).
-  const ours = await start("ours", { EXTRA_TRUSTED: JSON.stringify([[hash, query]]) });
-  const apollo = await start("apollo-express");
-  const bare = await start("bare");
+  // Each process is stopped by `finally` from the moment it started, even if the next one fails to.
+  const started = [];
+  const start = async (mode, env = {}) => {
+    const server = await startBaseline("bench/graphql-layer-server.mjs", databaseUrl, { MODE: mode, ...env });
+    started.push(server);
+    return server;
+  };
   const graphql = (server) => ({ ...server, url: `${server.url}graphql` });
   try {
+    // The bench's document is trusted like the studio's (which come from codegen's manifest).
+    const ours = await start("ours", { EXTRA_TRUSTED: JSON.stringify([[hash, query]]) });
+    const apollo = await start("apollo-express");
+    const bare = await start("bare");
     await assertSameAnswer(graphql(ours).url, graphql(apollo).url, body);
     await assertSameAnswer(graphql(ours).url, bare.url, persisted);
     const arbitrary = await measure(graphql(apollo), graphql(ours), body);
@@ -40,6 +45,6 @@ export default async function graphqlLayer({ databaseUrl }) {
       met,
     };
   } finally {
-    await Promise.all([stop(ours.child), stop(apollo.child), stop(bare.child)]);
+    await Promise.all(started.map((p) => stop(p.child)));
   }
 }

@@ -5,9 +5,11 @@ export default async function modelsRead({ databaseUrl }) {
   const query =
     "{ models { id slug name creditsPerImage maxImages sizes { width height aspectRatio creditsPerImage } } }";
   const body = JSON.stringify({ query });
-  const api = await startApi(databaseUrl);
-  const baseline = await startBaseline("bench/baselines/models.mjs", databaseUrl);
+  const started = [];
   try {
+    // Each process is stopped by `finally` from the moment it started, even if the next one fails to.
+    const api = await startApi(databaseUrl).then((p) => (started.push(p), p));
+    const baseline = await startBaseline("bench/baselines/models.mjs", databaseUrl).then((p) => (started.push(p), p));
     await assertSameAnswer(api.url, baseline.url, body);
     const trips = await roundTrips(api, body, {});
     const m = await measure(baseline, api, body);
@@ -23,6 +25,6 @@ export default async function modelsRead({ databaseUrl }) {
       met: null,
     };
   } finally {
-    await Promise.all([stop(api.child), stop(baseline.child)]);
+    await Promise.all(started.map((p) => stop(p.child)));
   }
 }

@@ -43,9 +43,11 @@ export async function seedTaskReader(databaseUrl) {
 export default async function tasksRead({ databaseUrl }) {
   const body = JSON.stringify({ query: tasksQuery(20) });
   const headers = await seedTaskReader(databaseUrl);
-  const api = await startApi(databaseUrl);
-  const baseline = await startBaseline("bench/baselines/tasks.mjs", databaseUrl);
+  const started = [];
   try {
+    // Each process is stopped by `finally` from the moment it started, even if the next one fails to.
+    const api = await startApi(databaseUrl).then((p) => (started.push(p), p));
+    const baseline = await startBaseline("bench/baselines/tasks.mjs", databaseUrl).then((p) => (started.push(p), p));
     await assertSameAnswer(api.url, baseline.url, body, headers);
     // Counted while the session is fresh, so the throttled last-seen write (once a minute) cannot fall in,
     // request by request; the first request of each count resolves the session (and is not counted).
@@ -74,6 +76,6 @@ export default async function tasksRead({ databaseUrl }) {
       met: failures.length === 0 && m.ratio.requestsPerSecond >= 0.6 && m.ratio.latencyP99 <= 2,
     };
   } finally {
-    await Promise.all([stop(api.child), stop(baseline.child)]);
+    await Promise.all(started.map((p) => stop(p.child)));
   }
 }
