@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { createRequire } from "node:module";
 import pg from "pg";
 import { QueryFailedError, type DataSource, type EntityMetadata, type EntityTarget, type ObjectLiteral } from "typeorm";
 import type { PostgresDriver } from "typeorm/driver/postgres/PostgresDriver.js";
@@ -23,24 +22,6 @@ export async function queryPrepared<Row>(
   } catch (err) {
     throw new QueryFailedError(text, values, err as Error);
   }
-}
-
-/** pg's own conversion of a parameter to its text form (arrays, dates, buffers), as it sends values. */
-const prepareValue = (createRequire(import.meta.url)("pg/lib/utils.js") as { prepareValue(v: unknown): unknown })
-  .prepareValue;
-
-/**
- * A statement with its parameters written in as literals: pg's own text form of each value, quoted by pg's
- * `escapeLiteral`. Only for the few places that send several statements in one round trip (the simple
- * protocol, which takes no parameters); the text must have no `$n` other than its parameters.
- */
-export function withLiterals(text: string, values: readonly unknown[]): string {
-  return text.replace(/\$(\d+)/g, (_, n: string) => {
-    const index = Number(n) - 1;
-    if (index < 0 || index >= values.length) throw new Error(`withLiterals: no value for $${n}`);
-    const value = prepareValue(values[index]);
-    return value === null || value === undefined ? "NULL" : pg.escapeLiteral(String(value));
-  });
 }
 
 const pgTypes = pg.types;

@@ -27,6 +27,10 @@ export const TERMINAL_STATUSES = [TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskS
 @Entity({ name: "task" })
 @Index("IDX_task_account_created", ["accountId", "createdAt", "id"])
 @Index("IDX_task_status_created", ["status", "createdAt"])
+// An account's unfinished tasks, whatever its history: admission counts them, dispatch orders them.
+@Index("IDX_task_account_unfinished", ["accountId", "status", "createdAt"], {
+  where: `"status" IN ('QUEUED', 'RUNNING', 'PENDING_REVIEW')`,
+})
 @Index("UQ_task_account_idempotency", ["accountId", "idempotencyKey"], {
   unique: true,
   where: `"idempotency_key" IS NOT NULL`,

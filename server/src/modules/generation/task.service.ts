@@ -386,18 +386,10 @@ export class TaskService {
    * waits for its commit and sees its task.
    */
   async dispatch(accountId: string): Promise<string[]> {
-    return (await this.dispatchAfter(accountId, null)).dispatched;
-  }
-
-  /**
-   * dispatch(), after `first` (one statement, its values written in: see `withLiterals`) in the same round trip
-   * and transaction: the worker records a task's end and hands its slot on at once. Answers `first`'s rows.
-   */
-  async dispatchAfter<Row>(accountId: string, first: string | null): Promise<{ rows: Row[]; dispatched: string[] }> {
     // Inlined into the statement text (a multi-statement query takes no parameters): a uuid and an integer.
     const limit = Math.trunc(this.settings.runningLimit);
     const pool = (this.db.driver as PostgresDriver).master as pg.Pool;
-    const text = `${first ? `${first};\n` : ""}${dispatchLockSql(accountId)};
+    const text = `${dispatchLockSql(accountId)};
        UPDATE task SET dispatched_at = now() WHERE id IN (
          SELECT id FROM task WHERE account_id = '${accountId}' AND status = 'QUEUED' AND dispatched_at IS NULL
           ORDER BY created_at, id
@@ -418,7 +410,7 @@ export class TaskService {
     for (const task of dispatched) this.publish(task);
     const ids = dispatched.map((task) => task.id);
     await Promise.all(ids.map((id) => this.enqueue(id)));
-    return { rows: first ? (results[0].rows as Row[]) : [], dispatched: ids };
+    return ids;
   }
 
   /** Jobs to add with the next `addBulk`, and what their callers wait for. */
