@@ -4,7 +4,7 @@ import type { DataSource } from "typeorm";
 import { BadUserInputError, NotFoundError } from "../../infra/errors.js";
 import type { Logger } from "../../infra/logger.js";
 import { decodeCursor, pageSize } from "../../infra/pagination.js";
-import { queryPrepared } from "../../infra/sql.js";
+import { hydrate, queryPrepared } from "../../infra/sql.js";
 import { readList, wroteFor } from "../../infra/read-replica.js";
 import type { MessageService } from "../accounts/message.service.js";
 import { AssetEntity, AssetStatus } from "./asset.entity.js";
@@ -208,6 +208,13 @@ export class AssetService {
 
   byTask(taskId: string): Promise<AssetEntity[]> {
     return this.repo.find({ where: { taskId, status: AssetStatus.ACTIVE }, order: { index: "ASC" } });
+  }
+
+  /** Asset rows as `row_to_json` gives them (a task event carries its new ones): the live ones, as entities. */
+  fromJsonRows(rows: readonly Record<string, unknown>[]): AssetEntity[] {
+    return rows
+      .map((row) => hydrate(this.db, AssetEntity, row, "json"))
+      .filter((asset) => asset.status === AssetStatus.ACTIVE);
   }
 
   /** The live assets of many tasks in one query (for DataLoader). */

@@ -18,6 +18,12 @@ export interface TaskEvent {
   errorMessage: string | null;
   startedAt: string | null;
   finishedAt: string | null;
+  /**
+   * SUCCEEDED only, when the worker inserted them: the task's asset rows as `row_to_json` gives them (column
+   * names, ISO timestamps), so the API answers the event's images without reading them (events travel on
+   * this installation's own Redis).
+   */
+  assets?: Record<string, unknown>[];
 }
 
 export function toTaskEvent(task: TaskEntity): TaskEvent {

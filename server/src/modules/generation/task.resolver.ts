@@ -312,7 +312,7 @@ class LiveTasks {
    */
   private readonly assets: DataLoader<string, AssetEntity[]>;
 
-  constructor(services: Context["services"]) {
+  constructor(private readonly services: Context["services"]) {
     this.models = new DataLoader(
       async (ids) => {
         const found = new Map((await services.catalog.byIds(ids)).map((m) => [m.id, m]));
@@ -359,6 +359,13 @@ class LiveTasks {
     return read.then((task) => this.merge(task, event));
   }
 
+  /** A SUCCEEDED event's images, carried by the event: kept for its task so answering it reads nothing. */
+  private primeAssets(event: TaskEvent): void {
+    if (!event.assets?.length || event.status !== TaskStatus.SUCCEEDED) return;
+    // After the task is kept as SUCCEEDED: the loader's key says which state its images are for.
+    this.assets.prime(event.id, this.services.assets.fromJsonRows(event.assets));
+  }
+
   /**
    * The event's own state over `base` (the task's fixed fields). Each event answers its own change, even one
    * that arrives after a newer read: a task read for its QUEUED event may be RUNNING already, and answering
@@ -371,6 +378,7 @@ class LiveTasks {
     task[FROM_PAGE] = task.status === TaskStatus.SUCCEEDED ? undefined : { assets: [] };
     const kept = this.tasks.get(task.id);
     if (!kept || kept.version < task.version) this.tasks.set(task.id, task);
+    this.primeAssets(event);
     return task;
   }
 }

@@ -20,13 +20,13 @@ const START_SQL = `WITH t AS (
 
 /**
  * SUCCEEDED and the images' asset rows in one statement (one round trip, one commit): the rows go in only
- * with the task's own change, and their files were written before.
+ * with the task's own change, and their files were written before. The rows come back for the event.
  */
 const SUCCEEDED_SQL = `WITH t AS (
     UPDATE task SET status = 'SUCCEEDED', progress = 1, finished_at = now(), version = version + 1, updated_at = now()
      WHERE id = $1 AND status = 'RUNNING' RETURNING *),
-  a AS (${insertTaskFilesSql("t", 2)})
-  SELECT * FROM t`;
+  a AS (${insertTaskFilesSql("t", 2)} RETURNING *)
+  SELECT t.*, (SELECT json_agg(a ORDER BY a.index) FROM a) AS runner_assets FROM t`;
 
 /** Progress is written and published at most this often per task. */
 const PROGRESS_INTERVAL_MS = 250;
@@ -128,7 +128,8 @@ export class TaskRunner {
       ]);
       if (done) {
         task = hydrate(this.db, TaskEntity, done);
-        this.tasks.publish(task);
+        // The event carries the new asset rows (none when a rerun found them there already).
+        this.tasks.publish(task, (done.runner_assets as Record<string, unknown>[] | null) ?? undefined);
         await this.tasks.emit(task, "task.succeeded");
       }
     } catch (raw) {

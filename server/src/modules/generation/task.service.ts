@@ -615,8 +615,10 @@ export class TaskService {
     if (task.cost > 0) await this.ledger.refund(chargeReference(task.id), `task:${task.id}:refund`, note, manager);
   }
 
-  publish(task: TaskEntity): void {
+  /** `assets`: with SUCCEEDED, the asset rows just inserted (see TaskEvent.assets). */
+  publish(task: TaskEntity, assets?: Record<string, unknown>[]): void {
     const event = toTaskEvent(task);
+    if (assets?.length) event.assets = assets;
     this.pubsub.publish(taskTopic(task.id), event);
     this.pubsub.publish(accountTasksTopic(task.accountId), event);
   }
