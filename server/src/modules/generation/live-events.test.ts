@@ -43,7 +43,9 @@ describe("live task events", () => {
       user.headers,
     );
     const taskId = created.body.data!.createTask.task.id;
-    const frames = ws.iterate<Frame>({ query: "subscription { myTaskUpdates { id status assets { id width index } } }" });
+    const frames = ws.iterate<Frame>({
+      query: "subscription { myTaskUpdates { id status assets { id width index } } }",
+    });
     // The starting state: the task, QUEUED, no images.
     const first = await frames.next();
     expect(first.value?.data?.myTaskUpdates).toMatchObject({ id: taskId, status: "QUEUED", assets: [] });

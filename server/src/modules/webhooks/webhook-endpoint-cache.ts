@@ -64,9 +64,8 @@ export class WebhookEndpointCache {
   private listen(): void {
     if (this.listening) return;
     this.listening = true;
-    const events = this.pubsub
-      .subscribe<WebhookEndpointsChangedEvent>(WEBHOOK_ENDPOINTS_CHANGED)
-      [Symbol.asyncIterator]();
+    const stream = this.pubsub.subscribe<WebhookEndpointsChangedEvent>(WEBHOOK_ENDPOINTS_CHANGED);
+    const events = stream[Symbol.asyncIterator]();
     void (async () => {
       for (let next = await events.next(); !next.done; next = await events.next()) this.forget(next.value.accountId);
     })().catch(() => {
