@@ -25,8 +25,15 @@ export class PubSubBus {
     const subscriber = {
       on: (event: "message", listener: (channel: string, message: string) => void) =>
         subscribeClient.on(event, listener),
-      subscribe: (channel: string) => subscribeClient.subscribe(channel).catch(ignore),
-      unsubscribe: (channel: string) => subscribeClient.unsubscribe(channel).catch(ignore),
+      subscribe: (channel: string) => {
+        const done = subscribeClient.subscribe(channel).catch(ignore);
+        this.subscribing.set(channel, done);
+        return done;
+      },
+      unsubscribe: (channel: string) => {
+        this.subscribing.delete(channel);
+        return subscribeClient.unsubscribe(channel).catch(ignore);
+      },
     };
     const eventTarget = createRedisEventTarget({
       publishClient: publisher as unknown as RedisClient,
@@ -34,6 +41,22 @@ export class PubSubBus {
     });
     this.target = eventTarget as unknown as TopicTarget;
     this.pubSub = createPubSub({ eventTarget }) as PubSub<Record<string, [unknown]>>;
+  }
+
+  /** Each channel's latest SUBSCRIBE (settled once Redis confirmed it, or gave up). */
+  private readonly subscribing = new Map<string, Promise<unknown>>();
+
+  /**
+   * Resolves once Redis has confirmed the subscription of a topic a stream listens to (see `subscribe`), so a
+   * state read after it misses no event published after that read; at most `timeoutMs` (Redis may be down:
+   * the caller goes on, as it did before it waited).
+   */
+  async subscribed(topic: string, timeoutMs = 2000): Promise<void> {
+    const pending = this.subscribing.get(this.channel(topic));
+    if (!pending) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([pending, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   channel(topic: string): string {

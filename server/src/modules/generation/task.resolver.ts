@@ -37,7 +37,7 @@ import {
 } from "./generation.types.js";
 import { IdInput } from "../accounts/accounts.types.js";
 import { NotFoundError } from "../../infra/errors.js";
-import { toTaskEvent, type TaskEvent } from "./generation.topics.js";
+import { accountTasksTopic, taskTopic, toTaskEvent, type TaskEvent } from "./generation.topics.js";
 import type { AssetEntity } from "../assets/asset.entity.js";
 import type { GenerationModelEntity } from "./generation-model.entity.js";
 import { TaskStatus, type TaskEntity } from "./task.entity.js";
@@ -159,6 +159,7 @@ export class TaskResolver {
           current,
           viewer,
           () => liveTasksOf(ctx).context(ctx),
+          () => ctx.pubsub.subscribed(taskTopic(id)),
         ),
       );
     },
@@ -191,6 +192,7 @@ export class TaskResolver {
           () => ctx.services.tasks.unfinished(viewer().accountId),
           viewer,
           () => liveTasksOf(ctx).context(ctx),
+          () => ctx.pubsub.subscribed(accountTasksTopic(accountId)),
         ),
       );
     },
@@ -238,6 +240,8 @@ function liveTask(
   current: () => Promise<TaskEntity[]>,
   authorize: () => unknown,
   context: () => Context,
+  /** Resolves once the stream's Redis subscription is confirmed: the starting state is read after it. */
+  subscribed: () => Promise<void>,
 ): LiveSource<TaskEvent> {
   return {
     key,
@@ -247,6 +251,8 @@ function liveTask(
     snapshot: async () => (await current()).map(withRow),
     async start(snapshot) {
       authorize();
+      // An event published between a read begun earlier and the subscription's confirmation would be lost.
+      await subscribed();
       const initial = await snapshot();
       const seen = new Map<string, number>();
       for (const event of initial) seen.set(event.id, event.version);

@@ -97,7 +97,11 @@ class AdminAccountDetail {
   @Field(() => Account, { description: "The account (its `balance` too)." })
   account: Account;
 
-  @Field(() => String, { nullable: true, description: "The address it registered from." })
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "The address it registered from; none once the account is deleted (a digest of it is kept for a day, for the per-address sign-up limit, and not shown).",
+  })
   signupIp: string | null;
 
   @Field(() => GraphQLDateTimeISO, { nullable: true, description: "When it was deleted, if it was." })
@@ -162,7 +166,9 @@ export class AdminAccountsResolver {
   async adminAccount(@Arg("id", () => ID, { description: "The account." }) id: string): Promise<AdminAccountDetail> {
     const account = await this.admin.account(id);
     const terms = await this.terms.current();
-    return { account: toAccount(account, terms.version), signupIp: account.signupIp, deletedAt: account.deletedAt };
+    // A deleted account keeps only a digest of its address (`h:…`) for a day: not an address to show.
+    const signupIp = account.deletedAt || account.signupIp?.startsWith("h:") ? null : account.signupIp;
+    return { account: toAccount(account, terms.version), signupIp, deletedAt: account.deletedAt };
   }
 
   @FieldResolver(() => AccountLimits, { description: "Tier, limits and use." })

@@ -111,6 +111,31 @@ describe("account search and detail", () => {
     expect(missing.body.errors?.[0].extensions?.code).toBe("NOT_FOUND");
   });
 
+  it("shows the sign-up address, and none once the account is deleted (only its digest is kept)", async () => {
+    const leaving = await signedInUser(t);
+    await t.app.db.query(`UPDATE account SET signup_ip = '198.51.100.23' WHERE id = $1`, [leaving.account.id]);
+    const signupIp = async () =>
+      (
+        await t.graphql<{ adminAccount: { signupIp: string | null; deletedAt: string | null } }>(
+          `query($id: ID!) { adminAccount(id: $id) { signupIp deletedAt } }`,
+          { id: leaving.account.id },
+          admin.headers,
+        )
+      ).body.data!.adminAccount;
+    expect(await signupIp()).toEqual({ signupIp: "198.51.100.23", deletedAt: null });
+    const deleted = await t.graphql(
+      `mutation($input: PasswordInput!) { deleteAccount(input: $input) { ok } }`,
+      { input: { password: leaving.password } },
+      leaving.headers,
+    );
+    expect(deleted.body.errors).toBeUndefined();
+    const [row] = (await t.app.db.query(`SELECT signup_ip FROM account WHERE id = $1`, [leaving.account.id])) as {
+      signup_ip: string;
+    }[];
+    expect(row.signup_ip).toMatch(/^h:/);
+    expect(await signupIp()).toMatchObject({ signupIp: null, deletedAt: expect.any(String) });
+  });
+
   it("sends announcements to everyone or to one tier", async () => {
     const pro = await signedInUser(t);
     await t.app.services.limits.setAccountLimits(pro.account.id, { tierId: "PRO", overrides: null });
