@@ -97,6 +97,8 @@ export async function startPrivateRedis(): Promise<RedisProcess> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   const start = async () => {
+    // Already running: a second server on the same port would fail, and `stop` would then lose this one.
+    if (child && child.exitCode === null && child.signalCode === null) return;
     child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
       stdio: ["ignore", "pipe", "pipe"],
     });
