@@ -3,6 +3,7 @@ import { createClient, type Client, type CloseCode } from "graphql-ws";
 import WebSocket from "ws";
 import { AccountRole, type AccountEntity } from "../src/modules/accounts/account.entity.js";
 import { messageTopic } from "../src/modules/accounts/accounts.topics.js";
+import { LedgerKind } from "../src/modules/credits/ledger-entry.entity.js";
 import type { TestApp } from "./harness.js";
 
 /** A password that passes the policy (long enough, not on the common list). */
@@ -160,4 +161,18 @@ export function messageTopicSubscribed(t: TestApp, accountId: string): Promise<t
     const [, count] = (await t.app.redis.call("PUBSUB", "NUMSUB", channel)) as [string, number];
     return count > 0 ? true : undefined;
   }, `a Redis subscriber on ${channel}`);
+}
+
+/**
+ * Paid credits on an account, as a store recharge adds them (reference `s:<account>`, so once per account).
+ * `t`: any app in the test (a TestApp, or a fault environment's setup app).
+ */
+export async function recharge(t: Pick<TestApp, "app">, accountId: string, paid: number): Promise<void> {
+  await t.app.services.ledger.credit({
+    accountId,
+    kind: LedgerKind.RECHARGE,
+    paid,
+    bonus: 0,
+    reference: `s:${accountId}`,
+  });
 }

@@ -4,8 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { bullPrefix } from "../../src/infra/queue.js";
 import { AccountRole } from "../../src/modules/accounts/account.entity.js";
-import { LedgerKind } from "../../src/modules/credits/ledger-entry.entity.js";
-import { signedInUser, type SignedInUser } from "../factories.js";
+import { signedInUser, type SignedInUser, recharge } from "../factories.js";
 import { REDIS_URL, startTestApp, type TestApp } from "../harness.js";
 import { runServer, type ServerProcess } from "../processes.js";
 
@@ -17,13 +16,7 @@ const workers: ServerProcess[] = [];
 beforeAll(async () => {
   t = await startTestApp({ ROLE: "api" });
   user = await signedInUser(t);
-  await t.app.services.ledger.credit({
-    accountId: user.account.id,
-    kind: LedgerKind.RECHARGE,
-    paid: 1000,
-    bonus: 0,
-    reference: `s:${user.account.id}`,
-  });
+  await recharge(t, user.account.id, 1000);
 });
 afterAll(async () => {
   await Promise.all(workers.map((w) => w.stop("SIGKILL")));
@@ -145,13 +138,7 @@ describe("recovery", () => {
     async () => {
       for (const w of workers.splice(0)) await w.stop();
       const owner = await signedInUser(t);
-      await t.app.services.ledger.credit({
-        accountId: owner.account.id,
-        kind: LedgerKind.RECHARGE,
-        paid: 100,
-        bonus: 0,
-        reference: `s:${owner.account.id}`,
-      });
+      await recharge(t, owner.account.id, 100);
       const slow = startWorker({ LOCAL_PROVIDER_STEP_MS: "150", WORKER_STALLED_INTERVAL_MS: "1000" });
       const id = await createTask(2, 7, owner);
       await expect.poll(() => statusOf(id), { timeout: 20_000, interval: 50 }).toBe("RUNNING");

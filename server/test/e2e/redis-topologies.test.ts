@@ -6,8 +6,7 @@ import { promisify } from "node:util";
 import { createClient } from "graphql-ws";
 import { afterAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { LedgerKind } from "../../src/modules/credits/ledger-entry.entity.js";
-import { signedInUser } from "../factories.js";
+import { signedInUser, recharge } from "../factories.js";
 import { startTestApp, type TestApp } from "../harness.js";
 import { freePort, startPrivateRedis, type RedisProcess } from "../processes.js";
 
@@ -41,13 +40,7 @@ async function spawnRedis(args: string[], ready: RegExp): Promise<void> {
 /** A paid task through the API, run by the worker, followed over graphql-ws until it succeeds. */
 async function runOneTask(t: TestApp): Promise<void> {
   const user = await signedInUser(t);
-  await t.app.services.ledger.credit({
-    accountId: user.account.id,
-    kind: LedgerKind.RECHARGE,
-    paid: 100,
-    bonus: 0,
-    reference: `s:${user.account.id}`,
-  });
+  await recharge(t, user.account.id, 100);
   const created = await t.graphql<{ createTask: { task: { id: string } } }>(
     `mutation { createTask(input: { prompt: "a lighthouse", model: "novart-sketch", width: 512, height: 512, count: 1 }) { task { id } } }`,
     {},

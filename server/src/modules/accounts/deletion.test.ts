@@ -1,8 +1,7 @@
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signedInUser } from "../../../test/factories.js";
+import { signedInUser, recharge } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
-import { LedgerKind } from "../credits/ledger-entry.entity.js";
 
 let t: TestApp;
 beforeAll(async () => {
@@ -13,13 +12,7 @@ afterAll(() => t?.close());
 describe("deleteAccount", () => {
   it("erases prompts, images and uploads, and keeps the ledger rows with the anonymised account", async () => {
     const user = await signedInUser(t);
-    await t.app.services.ledger.credit({
-      accountId: user.account.id,
-      kind: LedgerKind.RECHARGE,
-      paid: 20,
-      bonus: 0,
-      reference: `s:${user.account.id}`,
-    });
+    await recharge(t, user.account.id, 20);
     const png = await sharp({ create: { width: 32, height: 32, channels: 3, background: "#123456" } })
       .png()
       .toBuffer();

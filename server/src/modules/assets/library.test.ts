@@ -8,9 +8,8 @@ import sharp from "sharp";
 import yauzl from "yauzl";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../../test/processes.js";
-import { signedInUser, type SignedInUser } from "../../../test/factories.js";
+import { signedInUser, type SignedInUser, recharge } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
-import { LedgerKind } from "../credits/ledger-entry.entity.js";
 import { ASSETS_RETENTION_JOB } from "../generation/generation.jobs.js";
 import type { Storage } from "./storage/storage.js";
 
@@ -153,13 +152,7 @@ describe.each(["local", "s3"] as const)("the asset library on the %s storage dri
     alice = await signedInUser(t);
     bob = await signedInUser(t);
     for (const u of [alice, bob]) {
-      await t.app.services.ledger.credit({
-        accountId: u.account.id,
-        kind: LedgerKind.RECHARGE,
-        paid: 100,
-        bonus: 0,
-        reference: `s:${u.account.id}`,
-      });
+      await recharge(t, u.account.id, 100);
     }
     const first = await runTask(alice, "a red lighthouse", 2, { model: "novart-mosaic" });
     between = new Date();

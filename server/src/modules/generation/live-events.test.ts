@@ -2,9 +2,8 @@ import { randomUUID } from "node:crypto";
 import { createClient, type Client } from "graphql-ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { signedInUser, type SignedInUser } from "../../../test/factories.js";
+import { signedInUser, type SignedInUser, recharge } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
-import { LedgerKind } from "../credits/ledger-entry.entity.js";
 import { accountTasksTopic, type TaskEvent } from "./generation.topics.js";
 
 /** An API without a worker: tasks stay QUEUED, and the test tells the subscribers what happened to them. */
@@ -14,13 +13,7 @@ let ws: Client;
 beforeAll(async () => {
   t = await startTestApp({ ROLE: "api" });
   user = await signedInUser(t);
-  await t.app.services.ledger.credit({
-    accountId: user.account.id,
-    kind: LedgerKind.RECHARGE,
-    paid: 100,
-    bonus: 0,
-    reference: `s:${user.account.id}`,
-  });
+  await recharge(t, user.account.id, 100);
   ws = createClient({
     url: t.url.replace("http", "ws") + "/graphql",
     webSocketImpl: WebSocket,

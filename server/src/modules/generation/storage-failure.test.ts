@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signedInUser } from "../../../test/factories.js";
+import { signedInUser, recharge } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
 import { freePort } from "../../../test/processes.js";
-import { LedgerKind } from "../credits/ledger-entry.entity.js";
 
 /** A store that is down (an S3 endpoint nobody listens on): tasks must fail cleanly, refunded, without rows. */
 let t: TestApp;
@@ -22,13 +21,7 @@ afterAll(() => t?.close());
 describe("a storage failure", () => {
   it("fails the task, refunds it exactly once, and leaves no asset row pointing at nothing", async () => {
     const user = await signedInUser(t);
-    await t.app.services.ledger.credit({
-      accountId: user.account.id,
-      kind: LedgerKind.RECHARGE,
-      paid: 10,
-      bonus: 0,
-      reference: `s:${user.account.id}`,
-    });
+    await recharge(t, user.account.id, 10);
     const created = await t.graphql<{ createTask: { task: { id: string } } }>(
       `mutation { createTask(input: { prompt: "a harbour", model: "novart-sketch", width: 512, height: 512, count: 2 }) { task { id } } }`,
       undefined,

@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signedInUser, type SignedInUser } from "../../../test/factories.js";
+import { signedInUser, type SignedInUser, recharge } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
 import { AccountRole } from "../accounts/account.entity.js";
 import { LedgerKind } from "../credits/ledger-entry.entity.js";
@@ -217,13 +217,7 @@ describe("cancelTask", () => {
     const slow = await startTestApp({ LOCAL_PROVIDER_STEP_MS: String(STEP_MS) });
     try {
       const u = await signedInUser(slow);
-      await slow.app.services.ledger.credit({
-        accountId: u.account.id,
-        kind: LedgerKind.RECHARGE,
-        paid: 10,
-        bonus: 0,
-        reference: `s:${u.account.id}`,
-      });
+      await recharge(slow, u.account.id, 10);
       const created = await slow.graphql<Created>(CREATE, { input: input({ count: 2 }) }, u.headers);
       const id = created.body.data!.createTask.task.id;
       await expect
@@ -278,13 +272,7 @@ describe("cancelTask", () => {
     try {
       const u = await signedInUser(apiOnly);
       const moderator = await signedInUser(apiOnly, { role: AccountRole.MODERATOR });
-      await apiOnly.app.services.ledger.credit({
-        accountId: u.account.id,
-        kind: LedgerKind.RECHARGE,
-        paid: 10,
-        bonus: 0,
-        reference: `s:${u.account.id}`,
-      });
+      await recharge(apiOnly, u.account.id, 10);
       const created = await apiOnly.graphql<Created>(CREATE, { input: input({ count: 2 }) }, u.headers);
       const id = created.body.data!.createTask.task.id;
       const canceled = await apiOnly.graphql<{ cancelTask: { task: { status: string } } }>(
@@ -352,13 +340,7 @@ describe("failures", () => {
     const slow = await startTestApp({ LOCAL_PROVIDER_STEP_MS: "300", TASK_TIMEOUT_MS: "400" });
     try {
       const u = await signedInUser(slow);
-      await slow.app.services.ledger.credit({
-        accountId: u.account.id,
-        kind: LedgerKind.RECHARGE,
-        paid: 10,
-        bonus: 0,
-        reference: `s:${u.account.id}`,
-      });
+      await recharge(slow, u.account.id, 10);
       const created = await slow.graphql<Created>(CREATE, { input: input({ count: 2 }) }, u.headers);
       const id = created.body.data!.createTask.task.id;
       await expect
@@ -390,13 +372,7 @@ describe("fairness", () => {
       const busy = await signedInUser(fair);
       const single = await signedInUser(fair);
       for (const u of [busy, single]) {
-        await fair.app.services.ledger.credit({
-          accountId: u.account.id,
-          kind: LedgerKind.RECHARGE,
-          paid: 500,
-          bonus: 0,
-          reference: `s:${u.account.id}`,
-        });
+        await recharge(fair, u.account.id, 500);
       }
       // 200 tasks of the busy account (one statement each, as fast as the API takes them).
       const backlog: string[] = [];

@@ -2,9 +2,8 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signedInUser, type SignedInUser } from "../../../test/factories.js";
+import { signedInUser, type SignedInUser, recharge } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
-import { LedgerKind } from "../credits/ledger-entry.entity.js";
 
 /** A real HTTP server speaking the OpenAI images API; each test decides how it answers. */
 let behaviour: (call: number) => { status: number; body: unknown };
@@ -44,13 +43,7 @@ beforeAll(async () => {
      VALUES ('upstream-image', 'Upstream Image', 'OPENAI_COMPATIBLE', 'gpt-image-1', '[{"width":512,"height":512}]', 4, 5)`,
   );
   user = await signedInUser(t);
-  await t.app.services.ledger.credit({
-    accountId: user.account.id,
-    kind: LedgerKind.RECHARGE,
-    paid: 100,
-    bonus: 0,
-    reference: `s:${user.account.id}`,
-  });
+  await recharge(t, user.account.id, 100);
 });
 afterAll(async () => {
   await t?.close();

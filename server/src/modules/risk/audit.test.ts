@@ -1,6 +1,6 @@
 import { getMetadataStorage } from "type-graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signedInUser, type SignedInUser } from "../../../test/factories.js";
+import { signedInUser, type SignedInUser, recharge } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
 import { AccountRole } from "../accounts/account.entity.js";
 import { generateCode } from "../credits/code-format.js";
@@ -30,13 +30,7 @@ beforeAll(async () => {
   t = await startTestApp({ ROLE: "api" });
   admin = await signedInUser(t, { role: AccountRole.ADMIN });
   user = await signedInUser(t);
-  await t.app.services.ledger.credit({
-    accountId: user.account.id,
-    kind: LedgerKind.RECHARGE,
-    paid: 50,
-    bonus: 0,
-    reference: `s:${user.account.id}`,
-  });
+  await recharge(t, user.account.id, 50);
 });
 afterAll(() => t?.close());
 

@@ -2,9 +2,8 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signedInUser, type SignedInUser } from "../../../test/factories.js";
+import { signedInUser, type SignedInUser, recharge } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
-import { LedgerKind } from "../credits/ledger-entry.entity.js";
 
 /**
  * A real HTTP server speaking OpenAI's moderation protocol (`POST /v1/moderations`): it flags texts with
@@ -58,13 +57,7 @@ afterAll(async () => {
 
 async function funded(): Promise<SignedInUser> {
   const u = await signedInUser(t);
-  await t.app.services.ledger.credit({
-    accountId: u.account.id,
-    kind: LedgerKind.RECHARGE,
-    paid: 100,
-    bonus: 0,
-    reference: `s:${u.account.id}`,
-  });
+  await recharge(t, u.account.id, 100);
   return u;
 }
 

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signedInUser, type SignedInUser } from "../../../test/factories.js";
+import { signedInUser, type SignedInUser, recharge } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
 import { AccountRole } from "../accounts/account.entity.js";
-import { LedgerKind } from "../credits/ledger-entry.entity.js";
 
 let t: TestApp;
 let user: SignedInUser;
@@ -12,13 +11,7 @@ beforeAll(async () => {
   t = await startTestApp({ ROLE: "api" });
   user = await signedInUser(t);
   moderator = await signedInUser(t, { role: AccountRole.MODERATOR });
-  await t.app.services.ledger.credit({
-    accountId: user.account.id,
-    kind: LedgerKind.RECHARGE,
-    paid: 100,
-    bonus: 0,
-    reference: `s:${user.account.id}`,
-  });
+  await recharge(t, user.account.id, 100);
 });
 afterAll(() => t?.close());
 

@@ -4,10 +4,9 @@ import { createClient, type Client } from "graphql-ws";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { signedInUser, wsClient, type SignedInUser } from "../../../test/factories.js";
+import { signedInUser, wsClient, type SignedInUser, recharge } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
 import { AccountRole } from "../accounts/account.entity.js";
-import { LedgerKind } from "../credits/ledger-entry.entity.js";
 
 let t: TestApp;
 let moderator: SignedInUser;
@@ -23,13 +22,7 @@ const CREATE = `mutation { createTask(input: { prompt: "a quiet pond", model: "n
 
 async function fundedUser() {
   const u = await signedInUser(t);
-  await t.app.services.ledger.credit({
-    accountId: u.account.id,
-    kind: LedgerKind.RECHARGE,
-    paid: 20,
-    bonus: 0,
-    reference: `s:${u.account.id}`,
-  });
+  await recharge(t, u.account.id, 20);
   return u;
 }
 

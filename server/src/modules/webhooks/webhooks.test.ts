@@ -6,10 +6,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { buildSchema, getNamedType, GraphQLObjectType } from "graphql";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signedInUser, type SignedInUser } from "../../../test/factories.js";
+import { signedInUser, type SignedInUser, recharge } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
 import { REPO_ROOT } from "../../infra/config.js";
-import { LedgerKind } from "../credits/ledger-entry.entity.js";
 
 interface Received {
   path: string;
@@ -59,13 +58,7 @@ beforeAll(async () => {
 /** A signed-in user with 100 credits. */
 async function customer(app: TestApp): Promise<SignedInUser> {
   const who = await signedInUser(app);
-  await app.app.services.ledger.credit({
-    accountId: who.account.id,
-    kind: LedgerKind.RECHARGE,
-    paid: 100,
-    bonus: 0,
-    reference: `s:${who.account.id}`,
-  });
+  await recharge(app, who.account.id, 100);
   return who;
 }
 afterAll(async () => {
