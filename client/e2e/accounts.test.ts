@@ -544,8 +544,37 @@ describe("accounts in the studio", () => {
     const mail = await studio.smtp.waitForMail(newEmail);
     const link = mail.links.find((l) => l.startsWith(`${base}/verify-email?token=`));
     expect(link, mail.links.join("\n")).toBeTruthy();
+    // The slow network of a real phone: the page's first `me` is read before the confirmation and arrives
+    // after it. Settings must still show the confirmed address.
+    let meRead!: () => void;
+    let verifyAnswered!: () => void;
+    const meWasRead = new Promise<void>((resolve) => (meRead = resolve));
+    const verifyWasAnswered = new Promise<void>((resolve) => (verifyAnswered = resolve));
+    let held: Promise<void> | null = null;
+    await page.route(`${base}/graphql`, async (route) => {
+      const operation = (route.request().postDataJSON() as { operationName?: string } | null)?.operationName;
+      if (operation === "Me" && !held) {
+        held = (async () => {
+          const response = await route.fetch();
+          meRead();
+          await verifyWasAnswered;
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          await route.fulfill({ response });
+        })();
+        await held;
+      } else if (operation === "VerifyEmail") {
+        await meWasRead;
+        const response = await route.fetch();
+        await route.fulfill({ response });
+        verifyAnswered();
+      } else {
+        await route.continue();
+      }
+    });
     await page.goto(link!);
     await page.getByTestId("verify-done").waitFor();
+    await held;
+    await page.unroute(`${base}/graphql`);
     expect(await page.getByTestId("verified-email").textContent()).toBe(newEmail);
     await page.getByRole("link", { name: "Back to settings" }).click();
     await page.waitForURL(`${base}/settings`);
