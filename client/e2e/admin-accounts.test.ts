@@ -162,6 +162,51 @@ describe("accounts, restrictions and limits in the admin area", () => {
     expect(userErrors).toEqual([]);
   });
 
+  it("keeps the Studio's page under an ALL restriction and brings its live updates back when it is lifted", async () => {
+    const userErrors = watchConsole(user);
+    await user.goto(`${base}/`);
+    await user.getByTestId("composer").waitFor();
+    // The task of the test before is on the page.
+    const succeeded = user.locator('[data-testid="task-card"][data-status="SUCCEEDED"]');
+    await succeeded.first().waitFor();
+    const before = await succeeded.count();
+
+    // Everything stops: the open live connection is closed, and the Studio's subscriptions are refused on the
+    // new one; the banner says why, the page keeps what it showed.
+    const adminToken = await studio.signInToken({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
+    const restricted = await studio.graphqlData<{ restrictAccount: { restriction: { id: string } } }>(
+      "mutation ($input: RestrictAccountInput!) { restrictAccount(input: $input) { restriction { id } } }",
+      { input: { accountId: story.userId, scopes: ["ALL"], reason: "Checking the account's payments." } },
+      adminToken,
+    );
+    const lift = () =>
+      studio.graphqlData(
+        "mutation ($input: LiftRestrictionInput!) { liftRestriction(input: $input) { restriction { id } } }",
+        { input: { id: restricted.restrictAccount.restriction.id, reason: "Payments checked." } },
+        adminToken,
+      );
+    const banner = user.getByTestId("restriction-banner");
+    try {
+      await banner.waitFor({ timeout: 15_000 });
+      expect(await text(user.getByTestId("restriction-reason"))).toBe("Checking the account's payments.");
+      expect(await succeeded.count()).toBe(before);
+    } catch (err) {
+      await lift(); // the tests after this one need the account free
+      throw err;
+    }
+
+    // Lifted: the account's messages are still live under ALL, so the banner hears of it and goes.
+    await lift();
+    await banner.waitFor({ state: "detached", timeout: 15_000 });
+
+    // The task updates are followed again without a reload: a new task runs to its end on the page.
+    await user.getByTestId("prompt").fill(PROMPT);
+    await expect.poll(() => user.getByTestId("generate").isDisabled()).toBe(false);
+    await user.getByTestId("generate").click();
+    await expect.poll(() => succeeded.count(), { timeout: 30_000 }).toBe(before + 1);
+    expect(userErrors).toEqual([]);
+  });
+
   it("shows the user's plan and use, and an increase the admin approves changes the plan", async () => {
     const adminErrors = watchConsole(admin);
     const userErrors = watchConsole(user);
@@ -171,10 +216,11 @@ describe("accounts, restrictions and limits in the admin area", () => {
     const tier = user.getByTestId("my-tier");
     await tier.waitFor();
     expect(await tier.getAttribute("data-tier")).toBe("FREE");
+    // Two tasks today: one from each restriction story above.
     const tasks = user.getByTestId("usage-tasksPerDay");
-    expect(await tasks.getAttribute("data-used")).toBe("1");
+    expect(await tasks.getAttribute("data-used")).toBe("2");
     expect(await tasks.getAttribute("data-limit")).toBe("200");
-    expect(await text(tasks)).toContain("1 of 200");
+    expect(await text(tasks)).toContain("2 of 200");
     expect(await text(user.getByTestId("usage-dailySpendCap"))).toContain("No cap");
     expect(await user.getByTestId("tier-column").count()).toBe(3);
     expect(await user.getByTestId("current-tier-badge").count()).toBe(1);

@@ -59,7 +59,10 @@ const INLINE_CHECKS: Record<string, { count: number; coveredBy: string }> = {
   'modules/generation/model-catalog.resolver.ts ["ADMIN"]': { count: 1, coveredBy: "ARGUMENT_GATES models" },
   'modules/credits/credits.resolver.ts ["ADMIN"]': { count: 1, coveredBy: "ARGUMENT_GATES ledger" },
   'modules/generation/task.resolver.ts ["tasks:read"]': { count: 2, coveredBy: "SELF_AUTHORIZED" },
-  'modules/accounts/accounts.resolver.ts ["account:read"]': { count: 1, coveredBy: "@Authorized on messageReceived" },
+  'modules/accounts/accounts.resolver.ts ["account:read", "RESTRICTED_OK"]': {
+    count: 1,
+    coveredBy: "@Authorized on messageReceived",
+  },
   'modules/generation/upload.routes.ts ["tasks:write"]': { count: 1, coveredBy: "http-routes-matrix.test.ts" },
   'modules/assets/zip.routes.ts ["assets:read"]': { count: 2, coveredBy: "http-routes-matrix.test.ts (zip, zip/link)" },
 };

@@ -93,6 +93,23 @@ interface LiveOperation {
 
 /** The subscriptions of the page, so a new connection can take them over. */
 const liveOperations = new Set<LiveOperation>();
+/** Those the server refused for an ALL restriction: they wait, silent, to start again when it ends. */
+const waitingOperations = new Set<LiveOperation>();
+
+/** A subscription's `error` message that says the account is restricted (not a fault of the operation). */
+function refusedForRestriction(error: unknown): boolean {
+  return (
+    Array.isArray(error) &&
+    error.some((e) => (e as { extensions?: { code?: unknown } } | null)?.extensions?.code === "ACCOUNT_RESTRICTED")
+  );
+}
+
+/** Starts again the subscriptions refused while the account was restricted (call it when the restriction ends). */
+export function resumeRestrictedSubscriptions(): void {
+  if (!waitingOperations.size) return;
+  const client = getWsClient();
+  for (const operation of [...waitingOperations]) operation.start(client);
+}
 
 /**
  * Replaces the live connection by a new one that authenticates with the browser's current cookie, and moves
@@ -125,6 +142,7 @@ function subscribeLive(payload: SubscribePayload, sink: ResultSink): () => void 
   const operation: LiveOperation = {
     start(client) {
       stopRun?.();
+      waitingOperations.delete(operation);
       let active = true;
       const finish = () => {
         active = false;
@@ -135,6 +153,13 @@ function subscribeLive(payload: SubscribePayload, sink: ResultSink): () => void 
         error: (error) => {
           // A revoked credential: the restart that follows resubscribes on the new connection.
           if (!active || endedByServer(error)) return;
+          if (refusedForRestriction(error)) {
+            // The restriction banner says why; the page keeps what it shows until the restriction ends.
+            active = false;
+            waitingOperations.add(operation);
+            recheckRestrictions();
+            return;
+          }
           finish();
           sink.error(error);
         },
@@ -154,6 +179,7 @@ function subscribeLive(payload: SubscribePayload, sink: ResultSink): () => void 
   operation.start(getWsClient());
   return () => {
     liveOperations.delete(operation);
+    waitingOperations.delete(operation);
     stopRun?.();
   };
 }

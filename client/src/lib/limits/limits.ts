@@ -190,7 +190,8 @@ export const SCOPES: { value: RestrictionScope; label: string; description: stri
   {
     value: "ALL",
     label: "Everything",
-    description: "Everything but reading the restriction and appealing it; open connections are closed.",
+    description:
+      "Everything but reading the account, its restrictions and messages, and appealing; open connections are closed.",
   },
 ];
 

@@ -234,20 +234,20 @@ export class AccountsResolver {
     return { document: toTermsDocument(await this.terms.publish(viewerOf(ctx).accountId, input)) };
   }
 
-  @Authorized("account:read")
+  @Authorized("account:read", "RESTRICTED_OK")
   @Query(() => MessageConnection, { description: "The account's internal messages, newest first." })
   async messages(@Args() args: MessagesArgs, @Ctx() ctx: Context): Promise<MessageConnection> {
     const { rows, limit } = await this.messageService.list(viewerOf(ctx).accountId, args);
     return toConnection(rows, limit, (m) => toMessage(toMessagePayload(m)), encodeCursor);
   }
 
-  @Authorized("account:read")
+  @Authorized("account:read", "RESTRICTED_OK")
   @Query(() => Int, { description: "How many messages are unread." })
   unreadMessageCount(@Ctx() ctx: Context): Promise<number> {
     return this.messageService.unreadCount(viewerOf(ctx).accountId);
   }
 
-  @Authorized("SESSION")
+  @Authorized("SESSION", "RESTRICTED_OK")
   @Mutation(() => MarkMessagesReadPayload, { description: "Marks messages read: the given ones, or all." })
   async markMessagesRead(
     @Arg("input", { description: "Which messages." }) input: MarkMessagesReadInput,
@@ -256,12 +256,12 @@ export class AccountsResolver {
     return { unreadCount: await this.messageService.markRead(viewerOf(ctx).accountId, input.ids ?? null) };
   }
 
-  @Authorized("account:read")
+  @Authorized("account:read", "RESTRICTED_OK")
   @Subscription(() => Message, {
     description: "New internal messages of the signed-in account, as they are sent.",
     subscribe: ({ context }) => {
       const ctx = context as Context;
-      return ctx.services.messages.stream(authorize(ctx.viewer, ["account:read"]).accountId);
+      return ctx.services.messages.stream(authorize(ctx.viewer, ["account:read", "RESTRICTED_OK"]).accountId);
     },
   })
   messageReceived(@Root() message: MessagePayload): Message {

@@ -24,7 +24,10 @@ registerEnumType(RestrictionScope, {
   name: "RestrictionScope",
   description: "What a restriction stops.",
   valuesConfig: {
-    ALL: { description: "Everything but reading the restriction and appealing." },
+    ALL: {
+      description:
+        "Everything but reading the account, its restrictions and its messages (moderators write there) and appealing.",
+    },
     SIGN_IN: { description: "Signing in." },
     TASKS: { description: "Creating tasks." },
     API: { description: "Every request made with an API key." },

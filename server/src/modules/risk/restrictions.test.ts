@@ -84,7 +84,7 @@ describe("restrictions", () => {
     expect(kinds.map((k) => k.kind)).toEqual(expect.arrayContaining(["restriction.started", "restriction.ended"]));
   });
 
-  it("under ALL refuses everything but reading the restriction and appealing (once), and closes open subscriptions", async () => {
+  it("under ALL refuses everything but reading the account, its restrictions and messages, and appealing (once); closes open subscriptions", async () => {
     const user = await fundedUser();
     const ws = createClient({
       url: t.url.replace("http", "ws") + "/graphql",
@@ -128,6 +128,28 @@ describe("restrictions", () => {
       user.headers,
     );
     expect(mine.body.data?.myRestrictions[0]).toMatchObject({ id, active: true, endsAt: null });
+    // The moderators' messages stay readable, live too: the end of the restriction is announced there.
+    const inbox = await t.graphql<{ unreadMessageCount: number; messages: { edges: { node: { kind: string } }[] } }>(
+      `{ unreadMessageCount messages(first: 5) { edges { node { kind } } } }`,
+      undefined,
+      user.headers,
+    );
+    expect(inbox.body.errors).toBeUndefined();
+    expect(inbox.body.data?.messages.edges.map((e) => e.node.kind)).toContain("restriction.started");
+    const listeners = () =>
+      t.app.redis
+        .pubsub("NUMSUB", `${t.app.config.REDIS_PREFIX}:MESSAGE_RECEIVED:${user.account.id}`)
+        .then((r) => Number((r as unknown[])[1]));
+    // The closed connection's subscription is gone first, so the count below is the new one's.
+    await expect.poll(listeners, { timeout: 5000 }).toBe(0);
+    const live = wsClient(t, user.token);
+    const refusedLive = await firstOver(live.client, `subscription { myTaskUpdates { id } }`);
+    expect(refusedLive.errors?.[0].extensions).toMatchObject({ code: "ACCOUNT_RESTRICTED" });
+    const messages = live.client.iterate<{ messageReceived: { kind: string } }>({
+      query: `subscription { messageReceived { kind } }`,
+    });
+    const nextMessage = messages.next();
+    await expect.poll(listeners, { timeout: 5000 }).toBeGreaterThan(0);
     const APPEAL = `mutation($input: AppealRestrictionInput!) { appealRestriction(input: $input) { restriction { appealMessage } } }`;
     const appeal = await t.graphql(
       APPEAL,
@@ -144,6 +166,8 @@ describe("restrictions", () => {
       moderator.headers,
     );
     expect(lifted.body.data).toEqual({ liftRestriction: { restriction: { active: false } } });
+    expect((await nextMessage).value?.data?.messageReceived.kind).toBe("restriction.ended");
+    await live.dispose();
     expect((await t.graphql(`{ tasks { edges { cursor } } }`, undefined, user.headers)).body.errors).toBeUndefined();
     await ws.dispose();
   });
@@ -202,7 +226,7 @@ describe("restrictions", () => {
         ["ALL"],
         "Written by hand",
       ]);
-      const subscription = await firstOver(socket.client, `subscription { messageReceived { id } }`);
+      const subscription = await firstOver(socket.client, `subscription { myTaskUpdates { id } }`);
       expect(subscription.errors?.[0].extensions).toMatchObject({ code: "ACCOUNT_RESTRICTED" });
     } finally {
       await socket.dispose();

@@ -444,7 +444,7 @@ export type RestrictAccountInput = {
 
 /** What a restriction stops. */
 export type RestrictionScope =
-  /** Everything but reading the restriction and appealing. */
+  /** Everything but reading the account, its restrictions and its messages (moderators write there) and appealing. */
   | 'ALL'
   /** Every request made with an API key. */
   | 'API'
