@@ -26,7 +26,10 @@ export class PubSubBus {
       on: (event: "message", listener: (channel: string, message: string) => void) =>
         subscribeClient.on(event, listener),
       subscribe: (channel: string) => {
-        const done = subscribeClient.subscribe(channel).catch(ignore);
+        const done = subscribeClient.subscribe(channel).then(
+          () => true,
+          () => false,
+        );
         this.subscribing.set(channel, done);
         return done;
       },
@@ -43,8 +46,17 @@ export class PubSubBus {
     this.pubSub = createPubSub({ eventTarget }) as PubSub<Record<string, [unknown]>>;
   }
 
-  /** Each channel's latest SUBSCRIBE (settled once Redis confirmed it, or gave up). */
-  private readonly subscribing = new Map<string, Promise<unknown>>();
+  /** Each channel's latest SUBSCRIBE: true once Redis confirmed it, false if it gave up. */
+  private readonly subscribing = new Map<string, Promise<boolean>>();
+
+  /**
+   * Whether the subscription of a topic a stream listens to is in place: resolves true once Redis confirmed
+   * it, false if it failed (or nothing listens), with no time limit. For caches that may keep data only while
+   * they hear its invalidations.
+   */
+  heard(topic: string): Promise<boolean> {
+    return this.subscribing.get(this.channel(topic)) ?? Promise.resolve(false);
+  }
 
   /**
    * Resolves once Redis has confirmed the subscription of a topic a stream listens to (see `subscribe`), so a

@@ -1,4 +1,5 @@
 import { LRUCache } from "lru-cache";
+import { Invalidations } from "../../infra/invalidations.js";
 import type { PubSubBus } from "../../infra/pubsub.js";
 import { CREDENTIALS_REVOKED, type CredentialsRevokedEvent } from "./accounts.topics.js";
 import type { Viewer } from "./viewer.js";
@@ -28,14 +29,19 @@ export interface CachedCredential {
  */
 export class CredentialCache {
   private readonly entries = new LRUCache<string, CachedCredential>({ max: CACHE_MAX });
-  /** Bumped by every invalidation: a lookup that began before one does not fill the cache. */
-  private epoch = 0;
-  private listening = false;
+  private readonly invalidations: Invalidations<CredentialsRevokedEvent>;
 
   constructor(
     /** The bus CREDENTIALS_REVOKED travels on. */
-    private readonly pubsub: PubSubBus,
-  ) {}
+    pubsub: PubSubBus,
+  ) {
+    this.invalidations = new Invalidations<CredentialsRevokedEvent>(
+      pubsub,
+      CREDENTIALS_REVOKED,
+      (event) => this.drop(event.accountId),
+      () => this.entries.clear(),
+    );
+  }
 
   /** The live entry for a credential's hash, if any. */
   get(hash: string, now: number): CachedCredential | undefined {
@@ -48,38 +54,28 @@ export class CredentialCache {
 
   /** Call before reading the database: what `remember` needs to know whether an invalidation came between. */
   beginLookup(): number {
-    this.listen();
-    return this.epoch;
+    return this.invalidations.beginRead();
   }
 
   /**
    * Keeps what a lookup begun at `epoch` resolved, unless an invalidation arrived meanwhile (the row may
-   * predate the change it announced), the viewer is restricted, or there is no bus to announce the next change.
+   * predate the change it announced), the viewer is restricted, or the bus is not heard yet (API processes
+   * start listening at their first lookup).
    */
   remember(hash: string, epoch: number, viewer: Viewer, expiresAt: number | null, touchedAt: number, now: number) {
-    if (viewer.restrictions?.length || epoch !== this.epoch || !this.listening) return;
+    if (viewer.restrictions?.length || !this.invalidations.mayKeep(epoch)) return;
     const validUntil = Math.min(now + CREDENTIAL_CACHE_TTL_MS, expiresAt ?? Infinity);
     this.entries.set(hash, { viewer: { ...viewer, restrictions: [] }, validUntil, touchedAt });
   }
 
   /** Drops every entry of the account (this process); the others hear CREDENTIALS_REVOKED. */
   forget(accountId: string): void {
-    this.epoch++;
-    const hashes = [...this.entries.entries()].filter(([, entry]) => entry.viewer.accountId === accountId);
-    for (const [hash] of hashes) this.entries.delete(hash);
+    this.invalidations.invalidate();
+    this.drop(accountId);
   }
 
-  /** Listens to CREDENTIALS_REVOKED once, from the first lookup (API processes only). */
-  private listen(): void {
-    if (this.listening) return;
-    this.listening = true;
-    const events = this.pubsub.subscribe<CredentialsRevokedEvent>(CREDENTIALS_REVOKED)[Symbol.asyncIterator]();
-    void (async () => {
-      for (let next = await events.next(); !next.done; next = await events.next()) this.forget(next.value.accountId);
-    })().catch(() => {
-      // The bus is gone (shutdown): nothing is kept any more, so nothing can go stale.
-      this.listening = false;
-      this.entries.clear();
-    });
+  private drop(accountId: string): void {
+    const hashes = [...this.entries.entries()].filter(([, entry]) => entry.viewer.accountId === accountId);
+    for (const [hash] of hashes) this.entries.delete(hash);
   }
 }

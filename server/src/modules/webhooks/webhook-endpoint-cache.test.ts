@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { REDIS_URL } from "../../../test/harness.js";
 import { PubSubBus } from "../../infra/pubsub.js";
 import { createRedis } from "../../infra/redis.js";
-import { WebhookEndpointCache, type EnabledEndpoint } from "./webhook-endpoint-cache.js";
+import { WEBHOOK_ENDPOINTS_CHANGED, WebhookEndpointCache, type EnabledEndpoint } from "./webhook-endpoint-cache.js";
 
 const clients: ReturnType<typeof createRedis>[] = [];
 afterAll(() => {
@@ -28,17 +28,21 @@ function table(rows: EnabledEndpoint[]) {
 describe("the webhook endpoint cache", () => {
   it("reads an account's endpoints once, and again in every process after a change in one of them", async () => {
     const prefix = `endpoint-cache-${randomBytes(4).toString("hex")}`;
-    const api = new WebhookEndpointCache(bus(prefix));
-    const worker = new WebhookEndpointCache(bus(prefix));
+    const apiBus = bus(prefix);
+    const workerBus = bus(prefix);
+    const api = new WebhookEndpointCache(apiBus);
+    const worker = new WebhookEndpointCache(workerBus);
     const accountId = randomUUID();
     const { state, load } = table([]);
 
+    // Each process listens from its first lookup; what it reads is kept once Redis confirmed the subscription.
+    expect(await worker.get(accountId, load)).toEqual([]);
+    expect(await workerBus.heard(WEBHOOK_ENDPOINTS_CHANGED)).toBe(true);
     expect(await worker.get(accountId, load)).toEqual([]);
     expect(await worker.get(accountId, load)).toEqual([]);
-    expect(state.reads).toBe(1);
-    // Both processes listen from their first lookup; SUBSCRIBE is not awaited by the bus.
+    expect(state.reads).toBe(2);
     await api.get(randomUUID(), async () => []);
-    await sleep(200);
+    expect(await apiBus.heard(WEBHOOK_ENDPOINTS_CHANGED)).toBe(true);
 
     // The API process adds an endpoint and announces it: the worker reads again at its next task event.
     state.rows = [{ id: randomUUID(), url: "https://example.com/hook", events: ["task.succeeded"] }];
@@ -52,7 +56,10 @@ describe("the webhook endpoint cache", () => {
   });
 
   it("does not keep what a lookup read while a change was announced", async () => {
-    const cache = new WebhookEndpointCache(bus(`endpoint-cache-${randomBytes(4).toString("hex")}`));
+    const heardBus = bus(`endpoint-cache-${randomBytes(4).toString("hex")}`);
+    const cache = new WebhookEndpointCache(heardBus);
+    await cache.get(randomUUID(), async () => []);
+    expect(await heardBus.heard(WEBHOOK_ENDPOINTS_CHANGED)).toBe(true);
     const accountId = randomUUID();
     let reads = 0;
     // The change lands while the first read is in flight: that read may predate it, so it is not kept.
@@ -62,6 +69,9 @@ describe("the webhook endpoint cache", () => {
       return [];
     });
     expect(await first).toEqual([]);
+    await cache.get(accountId, async () => (reads++, []));
+    expect(reads).toBe(2);
+    // That second read was kept.
     await cache.get(accountId, async () => (reads++, []));
     expect(reads).toBe(2);
   });

@@ -1,4 +1,5 @@
 import { LRUCache } from "lru-cache";
+import { Invalidations } from "../../infra/invalidations.js";
 import type { PubSubBus } from "../../infra/pubsub.js";
 
 /** An account's webhook endpoints were created, changed, disabled or deleted: every process drops its copy. */
@@ -25,26 +26,32 @@ export interface EnabledEndpoint {
 /**
  * The enabled endpoints of accounts that had task events lately (most have none: an empty list is kept too),
  * so a task's events cost no endpoint query in the worker. Same protocol as the credential cache: a lookup that
- * began before an invalidation does not fill the cache, and nothing is kept while the bus is not heard.
+ * began before an invalidation does not fill the cache, and nothing is kept while the bus is not heard
+ * (see Invalidations).
  */
 export class WebhookEndpointCache {
   private readonly entries = new LRUCache<string, { endpoints: EnabledEndpoint[]; validUntil: number }>({
     max: CACHE_MAX,
   });
-  private epoch = 0;
-  private listening = false;
+  private readonly invalidations: Invalidations<WebhookEndpointsChangedEvent>;
 
-  constructor(private readonly pubsub: PubSubBus) {}
+  constructor(private readonly pubsub: PubSubBus) {
+    this.invalidations = new Invalidations<WebhookEndpointsChangedEvent>(
+      pubsub,
+      WEBHOOK_ENDPOINTS_CHANGED,
+      (event) => this.entries.delete(event.accountId),
+      () => this.entries.clear(),
+    );
+  }
 
   /** The account's enabled endpoints: cached, or read by `load` (and kept unless a change came meanwhile). */
   async get(accountId: string, load: () => Promise<EnabledEndpoint[]>): Promise<EnabledEndpoint[]> {
-    this.listen();
+    const epoch = this.invalidations.beginRead();
     const now = Date.now();
     const entry = this.entries.get(accountId);
     if (entry && now < entry.validUntil) return entry.endpoints;
-    const epoch = this.epoch;
     const endpoints = await load();
-    if (epoch === this.epoch && this.listening) {
+    if (this.invalidations.mayKeep(epoch)) {
       this.entries.set(accountId, { endpoints, validUntil: now + ENDPOINT_CACHE_TTL_MS });
     }
     return endpoints;
@@ -52,26 +59,8 @@ export class WebhookEndpointCache {
 
   /** After a change to the account's endpoints was committed: this process forgets at once, the others hear it. */
   changed(accountId: string): void {
-    this.forget(accountId);
-    this.pubsub.publish<WebhookEndpointsChangedEvent>(WEBHOOK_ENDPOINTS_CHANGED, { accountId });
-  }
-
-  private forget(accountId: string): void {
-    this.epoch++;
+    this.invalidations.invalidate();
     this.entries.delete(accountId);
-  }
-
-  private listen(): void {
-    if (this.listening) return;
-    this.listening = true;
-    const stream = this.pubsub.subscribe<WebhookEndpointsChangedEvent>(WEBHOOK_ENDPOINTS_CHANGED);
-    const events = stream[Symbol.asyncIterator]();
-    void (async () => {
-      for (let next = await events.next(); !next.done; next = await events.next()) this.forget(next.value.accountId);
-    })().catch(() => {
-      // The bus is gone (shutdown): nothing is kept any more, so nothing can go stale.
-      this.listening = false;
-      this.entries.clear();
-    });
+    this.pubsub.publish<WebhookEndpointsChangedEvent>(WEBHOOK_ENDPOINTS_CHANGED, { accountId });
   }
 }
