@@ -35,8 +35,11 @@ async function keyResolutionMicros(databaseUrl, key) {
   const db = await createDataSource(databaseUrl, 1);
   await db.initialize();
   try {
-    // A bus that never announces anything (the cache needs one to keep keys at all).
-    const bus = { subscribe: () => ({ [Symbol.asyncIterator]: () => ({ next: () => new Promise(() => {}) }) }) };
+    // A bus that is heard at once and never announces anything (the cache needs one to keep keys at all).
+    const bus = {
+      subscribe: () => ({ [Symbol.asyncIterator]: () => ({ next: () => new Promise(() => {}) }) }),
+      heard: async () => true,
+    };
     const sessions = new SessionService(db, bus, 30);
     const auth = new AuthService(sessions, new ApiKeyService(db, sessions));
     const headers = { authorization: `Bearer ${key}` };
