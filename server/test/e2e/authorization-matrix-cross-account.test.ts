@@ -176,6 +176,8 @@ let t: TestApp;
 let owner: SignedInUser;
 let intruder: SignedInUser;
 let intruderKey: { headers: Record<string, string>; secret: string };
+/** Keys of a moderator's and an admin's account: keys never act as staff, so they are intruders like B's. */
+let staffKeys: { label: string; headers: Record<string, string>; token: string }[];
 let ids: Record<Owned, string>;
 let ownerKey: { headers: Record<string, string> };
 let idArgs: IdArgument[];
@@ -201,12 +203,19 @@ beforeAll(async () => {
   t = await startTestApp({ ROLE: "api" });
   idArgs = idArguments(await fetchSchema(t.url));
   const admin = await signedInUser(t, { role: AccountRole.ADMIN });
+  const moderator = await signedInUser(t, { role: AccountRole.MODERATOR });
   [owner, intruder] = await Promise.all([signedInUser(t), signedInUser(t)]);
   await Promise.all([credit(owner.account.id), credit(intruder.account.id)]);
-  intruderKey = await createApiKey(
-    t,
-    intruder,
-    API_SCOPES.map((s) => s.toUpperCase().replace(":", "_") as ApiKeyScopeName),
+  const everyScope = API_SCOPES.map((s) => s.toUpperCase().replace(":", "_") as ApiKeyScopeName);
+  intruderKey = await createApiKey(t, intruder, everyScope);
+  staffKeys = await Promise.all(
+    [
+      { label: "a moderator's API key", user: moderator },
+      { label: "an admin's API key", user: admin },
+    ].map(async ({ label, user }) => {
+      const key = await createApiKey(t, user, everyScope);
+      return { label, headers: key.headers, token: key.secret };
+    }),
   );
 
   // A's things: a queued task (no worker runs here), a finished one with an image and a webhook delivery, a
@@ -311,7 +320,7 @@ describe("ids of another account", () => {
     expect(stale, "cases for arguments the schema no longer has").toEqual([]);
   });
 
-  it("get the answer a random id gets, through a session and an API key, and change nothing of A's", async () => {
+  it("get the answer a random id gets, through a session and API keys (staff's too), and change nothing of A's", async () => {
     const before = await ownerRows();
     const wrong: string[] = [];
     for (const [key, c] of Object.entries(CASES)) {
@@ -320,7 +329,9 @@ describe("ids of another account", () => {
       const sessionOnly = (authRequirements(arg.op) ?? []).includes("SESSION");
       const callers = [
         { label: "B's session", headers: intruder.headers, token: intruder.token },
-        ...(sessionOnly ? [] : [{ label: "B's API key", headers: intruderKey.headers, token: intruderKey.secret }]),
+        ...(sessionOnly
+          ? []
+          : [{ label: "B's API key", headers: intruderKey.headers, token: intruderKey.secret }, ...staffKeys]),
       ];
       for (const caller of callers) {
         const theirs = await ask(c.query, ids[c.object], caller.headers, caller.token);

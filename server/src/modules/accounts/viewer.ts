@@ -1,4 +1,4 @@
-import type { AccountRole } from "./account.entity.js";
+import { AccountRole } from "./account.entity.js";
 
 /** API key scopes; a session holds every scope of its account. */
 export const API_SCOPES = ["tasks:read", "tasks:write", "assets:read", "account:read"] as const;
@@ -15,6 +15,14 @@ export interface Viewer {
   scopes: readonly string[];
   /** Restrictions in force (scopes ALL, SIGN_IN, TASKS, API, UPLOADS), read when the viewer is made. */
   restrictions?: ViewerRestriction[];
+}
+
+/**
+ * The role a viewer acts with on others' data: its account's role over a session, USER over an API key (keys
+ * never do staff work, whatever their account's role; see authorization.ts).
+ */
+export function actingRole(viewer: Viewer): AccountRole {
+  return viewer.via === "SESSION" ? viewer.role : AccountRole.USER;
 }
 
 export interface ViewerRestriction {

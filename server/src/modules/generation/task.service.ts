@@ -15,7 +15,8 @@ import { hydrate, queryPrepared } from "../../infra/sql.js";
 import { AssetEntity } from "../assets/asset.entity.js";
 import type { MessageService } from "../accounts/message.service.js";
 import { AccountRestrictedError } from "../accounts/accounts.errors.js";
-import { restrictionFor, type Viewer } from "../accounts/viewer.js";
+import { actingRole, restrictionFor, type Viewer } from "../accounts/viewer.js";
+import { AccountRole } from "../accounts/account.entity.js";
 import { InsufficientBalanceError } from "../credits/credits.errors.js";
 import { chargeCtes, type LedgerService } from "../credits/ledger.service.js";
 import { IdempotencyConflictError, TaskNotCancelableError } from "./generation.errors.js";
@@ -495,7 +496,7 @@ export class TaskService {
   async get(viewer: Viewer, id: string): Promise<TaskEntity | null> {
     if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
     const task = await this.repo.findOneBy({ id });
-    if (!task || (task.accountId !== viewer.accountId && viewer.role !== "ADMIN")) return null;
+    if (!task || (task.accountId !== viewer.accountId && actingRole(viewer) !== AccountRole.ADMIN)) return null;
     return task;
   }
 
@@ -571,7 +572,7 @@ export class TaskService {
         .getRepository(TaskEntity)
         .findOne({ where: { id }, lock: { mode: "pessimistic_write" } });
       // Staff (moderators restricting an account) may cancel others' tasks; users only their own.
-      if (!current || (current.accountId !== viewer.accountId && viewer.role === "USER"))
+      if (!current || (current.accountId !== viewer.accountId && actingRole(viewer) === AccountRole.USER))
         throw new NotFoundError("Task");
       if (![TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.PENDING_REVIEW].includes(current.status)) {
         throw new TaskNotCancelableError(current.status);
