@@ -10,13 +10,37 @@ export function encodeCursor({ createdAt, id }: Cursor): string {
   return Buffer.from(`${createdAt.toISOString()}|${id}`, "utf8").toString("base64url");
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 export function decodeCursor(cursor: string): Cursor {
   const [iso, id] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
   const createdAt = new Date(iso ?? "");
-  if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) {
+  // Within PostgreSQL's range and a real uuid: anything else would reach SQL as an internal error.
+  const year = createdAt.getUTCFullYear();
+  if (!id || Number.isNaN(year) || year < 1970 || year > 9999 || !UUID.test(id)) {
     throw new BadUserInputError("Invalid cursor", { argument: "after" });
   }
   return { createdAt, id };
+}
+
+/** The parameter names of a decoded cursor in a query builder (`qb.andWhere(sql, decodeCursor(after))`). */
+export const CURSOR_PARAMS = { id: ":id", createdAt: ":createdAt" } as const;
+
+/**
+ * "After the cursor" in a list ordered by (created_at, id) newest first, as SQL. The cursor's time has
+ * milliseconds and the column microseconds, so rows of the cursor row's millisecond would be skipped: the
+ * boundary is the cursor row's own time, read by its id (within `scope`, e.g. `account_id = $1`, so another
+ * account's id tells nothing), and the cursor's time only when that row is gone. `id` and `createdAt` are the
+ * statement's parameters (`$2` or `:id`).
+ */
+export function beforeCursorSql(
+  alias: string,
+  table: string,
+  params: { id: string; createdAt: string },
+  scope?: string,
+): string {
+  const own = `SELECT c.created_at FROM ${table} c WHERE c.id = ${params.id}${scope ? ` AND c.${scope}` : ""}`;
+  return `(${alias}.created_at, ${alias}.id) < (coalesce((${own}), ${params.createdAt}), ${params.id})`;
 }
 
 export const MAX_PAGE_SIZE = 100;

@@ -2,7 +2,7 @@ import { parseInput } from "../../infra/validation.js";
 import type { DataSource } from "typeorm";
 import { z } from "zod";
 import { NotFoundError } from "../../infra/errors.js";
-import { decodeCursor, pageSize } from "../../infra/pagination.js";
+import { beforeCursorSql, CURSOR_PARAMS, decodeCursor, pageSize } from "../../infra/pagination.js";
 import type { RateLimits } from "../../infra/rate-limit.js";
 import { sha256 } from "../../infra/tokens.js";
 import type { MessageService } from "../accounts/message.service.js";
@@ -197,7 +197,7 @@ export class RedemptionService {
       .orderBy("b.created_at", "DESC")
       .addOrderBy("b.id", "DESC")
       .take(limit + 1);
-    if (args.after) qb.where("(b.created_at, b.id) < (:createdAt, :id)", decodeCursor(args.after));
+    if (args.after) qb.where(beforeCursorSql("b", "code_batch", CURSOR_PARAMS), decodeCursor(args.after));
     const batches = await qb.getMany();
     const stats = batches.length
       ? ((await this.db.query(

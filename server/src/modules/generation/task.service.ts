@@ -8,7 +8,7 @@ import type { PostgresQueryRunner } from "typeorm/driver/postgres/PostgresQueryR
 import { z } from "zod";
 import { BadUserInputError, NotFoundError } from "../../infra/errors.js";
 import type { Logger } from "../../infra/logger.js";
-import { decodeCursor, pageSize } from "../../infra/pagination.js";
+import { beforeCursorSql, decodeCursor, pageSize } from "../../infra/pagination.js";
 import type { PubSubBus } from "../../infra/pubsub.js";
 import { readList, wroteFor } from "../../infra/read-replica.js";
 import { hydrate, queryPrepared } from "../../infra/sql.js";
@@ -521,7 +521,8 @@ export class TaskService {
     if (filter.createdBefore) where.push(`t.created_at < ${param(filter.createdBefore)}`);
     if (args.after) {
       const cursor = decodeCursor(args.after);
-      where.push(`(t.created_at, t.id) < (${param(cursor.createdAt)}, ${param(cursor.id)})`);
+      const at = { createdAt: param(cursor.createdAt), id: param(cursor.id) };
+      where.push(beforeCursorSql("t", "task", at, "account_id = $1"));
     }
     const assetValue = columnsFor(
       ASSET_FIELD_COLUMNS,

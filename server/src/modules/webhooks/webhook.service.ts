@@ -7,7 +7,7 @@ import { z } from "zod";
 import { AppError, BadUserInputError, NotFoundError } from "../../infra/errors.js";
 import type { Logger } from "../../infra/logger.js";
 import type { PubSubBus } from "../../infra/pubsub.js";
-import { decodeCursor, pageSize } from "../../infra/pagination.js";
+import { beforeCursorSql, CURSOR_PARAMS, decodeCursor, pageSize } from "../../infra/pagination.js";
 import { readList, wroteFor } from "../../infra/read-replica.js";
 import type { MessageService } from "../accounts/message.service.js";
 import type { AssetService } from "../assets/asset.service.js";
@@ -410,7 +410,12 @@ export class WebhookService {
     if (args.endpointId) qb.andWhere("d.endpoint_id = :endpointId", { endpointId: args.endpointId });
     if (args.taskId) qb.andWhere("d.task_id = :taskId", { taskId: args.taskId });
     if (args.status) qb.andWhere("d.status = :status", { status: args.status });
-    if (args.after) qb.andWhere("(d.created_at, d.id) < (:createdAt, :id)", decodeCursor(args.after));
+    if (args.after) {
+      qb.andWhere(
+        beforeCursorSql("d", "webhook_delivery", CURSOR_PARAMS, "account_id = :accountId"),
+        decodeCursor(args.after),
+      );
+    }
     // A list: read from a replica when one is configured and has this account's latest write.
     const rows = await readList(this.db, accountId, (on) =>
       (on.runner ? qb.clone().setQueryRunner(on.runner) : qb).getMany(),
