@@ -66,7 +66,9 @@ export const ERROR_CODES: readonly ErrorCodeDoc[] = [
   },
   {
     code: "IDEMPOTENCY_CONFLICT",
-    meaning: "The idempotency key was used in the last 24 h for a task with different input (`extensions.taskId`).",
+    meaning:
+      "The idempotency key was used in the last 24 h for a task with different input (`extensions.taskId`), or by " +
+      "an admin for a different balance adjustment (`extensions.entryId`).",
   },
   { code: "TASK_NOT_CANCELABLE", meaning: "The task has already finished." },
   {

@@ -117,6 +117,18 @@ describe("administrators' adjustments", () => {
     expect(again.body.data?.adjustBalance.applied).toBe(false);
     expect(await t.app.services.ledger.balance(user.id)).toEqual({ paid: 25, bonus: 5 });
     expect(await t.app.services.messages.unreadCount(user.id)).toBe(1);
+    // The same key for other amounts, or for another account, is refused: nothing changes silently.
+    const other = await t.app.services.accounts.createVerified("other.adjusted@example.com", "a fine password 1");
+    for (const reused of [
+      { ...input, paid: 40 },
+      { ...input, bonus: 0 },
+      { ...input, accountId: other.id, paid: -1, bonus: 0 },
+    ]) {
+      const refused = await t.graphql(ADJUST, { input: reused }, adminHeaders);
+      expect(refused.body.errors?.[0].extensions).toMatchObject({ code: "IDEMPOTENCY_CONFLICT" });
+    }
+    expect(await t.app.services.ledger.balance(user.id)).toEqual({ paid: 25, bonus: 5 });
+    expect(await t.app.services.ledger.balance(other.id)).toEqual({ paid: 0, bonus: 0 });
 
     const noReason = await t.graphql(ADJUST, { input: { ...input, reason: " ", idempotencyKey: "x" } }, adminHeaders);
     expect(noReason.body.errors?.[0].extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "reason" });

@@ -10,6 +10,13 @@ export class InsufficientBalanceError extends AppError {
   }
 }
 
+/** An admin's idempotency key already made a different adjustment (another account or other amounts). */
+export class AdjustmentKeyConflictError extends AppError {
+  constructor(entryId: string) {
+    super("IDEMPOTENCY_CONFLICT", "This idempotency key was already used for a different adjustment.", { entryId });
+  }
+}
+
 /** Malformed, failing its check symbol, or unknown: one answer, so codes cannot be probed. */
 export class InvalidCodeError extends AppError {
   constructor() {

@@ -2,6 +2,7 @@ import type { DataSource, EntityManager } from "typeorm";
 import { BadUserInputError, NotFoundError } from "../../infra/errors.js";
 import { AccountEntity } from "../accounts/account.entity.js";
 import type { MessageService } from "../accounts/message.service.js";
+import { AdjustmentKeyConflictError } from "./credits.errors.js";
 import { LedgerKind } from "./ledger-entry.entity.js";
 import type { LedgerResult, LedgerService } from "./ledger.service.js";
 
@@ -56,6 +57,14 @@ export class CreditsService {
       note: reason,
       actorId,
     });
+    // A retry answers the earlier entry; the same key for another account or other amounts is a mistake.
+    const { entry } = result;
+    if (
+      !result.applied &&
+      (entry.accountId !== account.id || entry.paidDelta !== input.paid || entry.bonusDelta !== input.bonus)
+    ) {
+      throw new AdjustmentKeyConflictError(entry.id);
+    }
     if (result.applied) {
       const total = input.paid + input.bonus;
       await this.messages.send(account.id, {
