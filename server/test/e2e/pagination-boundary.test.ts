@@ -27,13 +27,13 @@ async function pageThrough(field: string, selection = "id"): Promise<string[]> {
   const seen: string[] = [];
   let after: string | null = null;
   for (let i = 0; i < 10; i++) {
-    const res = await t.graphql<Record<string, Page>>(
+    const res: { body: { data?: Record<string, Page>; errors?: unknown[] } } = await t.graphql<Record<string, Page>>(
       `query($after: String) { ${field}(first: 1, after: $after) { pageInfo { endCursor hasNextPage } edges { node { ${selection} } } } }`,
       { after },
       user.headers,
     );
     expect(res.body.errors).toBeUndefined();
-    const page = res.body.data![field];
+    const page: Page = res.body.data![field];
     seen.push(...page.edges.map((e) => e.node.id));
     if (!page.pageInfo.hasNextPage) return seen;
     after = page.pageInfo.endCursor;
