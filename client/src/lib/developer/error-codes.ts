@@ -46,6 +46,11 @@ export const ERROR_CODES: readonly ErrorCodeDoc[] = [
     code: "INSUFFICIENT_BALANCE",
     meaning: "The balance does not cover the price (`extensions.required`, `available`, `missing`).",
   },
+  {
+    code: "BALANCE_LIMIT_REACHED",
+    meaning:
+      "A credit would take the balance past 1 000 000 000 credits (`extensions.limit`, `balance`); nothing changed.",
+  },
   { code: "INVALID_CODE", meaning: "A redemption code is malformed, fails its check character, or does not exist." },
   { code: "CODE_EXPIRED", meaning: "The code's batch has expired." },
   { code: "CODE_DISABLED", meaning: "The code or its batch was disabled." },

@@ -19,6 +19,7 @@ const MESSAGES: Record<string, string> = {
   TERMS_NOT_ACCEPTED: "The Terms of Use changed in the meantime. Read the current version and accept it to continue.",
   // Generation: creating and canceling tasks, uploading reference images, and why a task failed.
   INSUFFICIENT_BALANCE: "Your balance is too low for this.",
+  BALANCE_LIMIT_REACHED: "This would take the balance past the most an account may hold. Nothing was changed.",
   IDEMPOTENCY_CONFLICT: "This request's key was already used for something else. Try again.",
   TASK_NOT_CANCELABLE: "This task has already finished, so it cannot be canceled.",
   WEBHOOK_ENDPOINT_DELETED: "This delivery's endpoint was deleted, so it cannot be sent again.",

@@ -10,6 +10,17 @@ export class InsufficientBalanceError extends AppError {
   }
 }
 
+/** A credit would take the account's balance past the most an account may hold. */
+export class BalanceLimitError extends AppError {
+  constructor(limit: number, balance: number) {
+    super(
+      "BALANCE_LIMIT_REACHED",
+      `An account holds at most ${limit.toLocaleString("en-US")} credits; this one holds ${balance.toLocaleString("en-US")}.`,
+      { limit, balance },
+    );
+  }
+}
+
 /** An admin's idempotency key already made a different adjustment (another account or other amounts). */
 export class AdjustmentKeyConflictError extends AppError {
   constructor(entryId: string) {

@@ -2,7 +2,7 @@ import type { DataSource, EntityManager } from "typeorm";
 import { BadUserInputError } from "../../infra/errors.js";
 import { beforeCursorSql, decodeCursor, pageSize } from "../../infra/pagination.js";
 import { queryPrepared } from "../../infra/sql.js";
-import { InsufficientBalanceError } from "./credits.errors.js";
+import { BalanceLimitError, InsufficientBalanceError } from "./credits.errors.js";
 import { LedgerEntryEntity, LedgerKind } from "./ledger-entry.entity.js";
 
 export interface Balance {
@@ -29,6 +29,11 @@ export interface LedgerResult {
 type Runner = DataSource | EntityManager;
 
 const MAX_AMOUNT = 100_000_000;
+/**
+ * The most credits an account may be given (paid + bonus; refunds may go past it, by what was charged): far
+ * below the columns' 32-bit limit, so balances, their sums and the GraphQL `Int` fields stay exact.
+ */
+export const MAX_BALANCE = 1_000_000_000;
 
 interface EntryRow {
   id: string;
@@ -231,6 +236,7 @@ export class LedgerService {
         `WITH moved AS (
            UPDATE credit_account SET paid = paid + $2, bonus = bonus + $3, updated_at = now()
             WHERE account_id = $1 AND paid + $2 >= 0 AND bonus + $3 >= 0
+              AND ($8::bigint IS NULL OR $2::bigint + $3 <= 0 OR paid::bigint + bonus + $2 + $3 <= $8)
             RETURNING paid, bonus)
          INSERT INTO ledger_entry (account_id, kind, paid_delta, bonus_delta, paid_after, bonus_after, reference, note, actor_id, created_at)
          SELECT $1, $4, $2, $3, moved.paid, moved.bonus, $5, $6, $7, clock_timestamp() FROM moved
@@ -243,11 +249,16 @@ export class LedgerService {
           change.reference,
           change.note ?? "",
           change.actorId ?? null,
+          // A refund gives back what was charged from this balance: never refused.
+          change.kind === LedgerKind.TASK_REFUND ? null : MAX_BALANCE,
         ],
       );
       const row = rowsOf(result)[0];
       if (!row) {
         const balance = await this.balance(change.accountId, runner);
+        if (balance.paid + change.paid >= 0 && balance.bonus + change.bonus >= 0) {
+          throw new BalanceLimitError(MAX_BALANCE, balance.paid + balance.bonus);
+        }
         throw new InsufficientBalanceError(-(change.paid + change.bonus), balance.paid + balance.bonus);
       }
       return { entry: toEntry(row), applied: true };
@@ -443,13 +454,13 @@ export class LedgerService {
    */
   async verify(): Promise<{ accountId: string; problem: string }[]> {
     const sums = (await this.db.query(
-      `SELECT c.account_id, c.paid, c.bonus, coalesce(sum(l.paid_delta), 0)::int AS paid_sum,
-              coalesce(sum(l.bonus_delta), 0)::int AS bonus_sum,
+      `SELECT c.account_id, c.paid, c.bonus, coalesce(sum(l.paid_delta), 0)::float8 AS paid_sum,
+              coalesce(sum(l.bonus_delta), 0)::float8 AS bonus_sum,
               bool_or(l.paid_after < 0 OR l.bonus_after < 0) AS negative
          FROM credit_account c LEFT JOIN ledger_entry l ON l.account_id = c.account_id
         GROUP BY c.account_id, c.paid, c.bonus
        UNION ALL
-       SELECT l.account_id, 0, 0, sum(l.paid_delta)::int, sum(l.bonus_delta)::int, false
+       SELECT l.account_id, 0, 0, sum(l.paid_delta)::float8, sum(l.bonus_delta)::float8, false
          FROM ledger_entry l WHERE NOT EXISTS (SELECT 1 FROM credit_account c WHERE c.account_id = l.account_id)
         GROUP BY l.account_id`,
     )) as { account_id: string; paid: number; bonus: number; paid_sum: number; bonus_sum: number; negative: boolean }[];

@@ -4,7 +4,7 @@ import { startTestApp, type TestApp } from "../../../test/harness.js";
 import { MAIN_JS } from "../../../test/processes.js";
 import { AppError } from "../../infra/errors.js";
 import { LedgerKind } from "./ledger-entry.entity.js";
-import { LedgerService } from "./ledger.service.js";
+import { LedgerService, MAX_BALANCE } from "./ledger.service.js";
 
 let t: TestApp;
 let ledger: LedgerService;
@@ -207,6 +207,59 @@ describe("charge and refund", () => {
       ledger.credit({ accountId: id, kind: LedgerKind.ADMIN_ADJUSTMENT, paid: -6, bonus: 0, reference: `adj:${id}` }),
     ).rejects.toMatchObject({ code: "INSUFFICIENT_BALANCE" });
     expect(await ledger.balance(id)).toEqual({ paid: 5, bonus: 0 });
+  });
+
+  it("gives no account more than MAX_BALANCE credits, but always refunds what was charged", async () => {
+    // 9 × 100 M paid + 99.999 990 M bonus: 10 credits below the limit.
+    const id = await account();
+    for (let i = 0; i < 9; i++) {
+      await ledger.credit({
+        accountId: id,
+        kind: LedgerKind.RECHARGE,
+        paid: 1e8,
+        bonus: 0,
+        reference: `cap:${id}:${i}`,
+      });
+    }
+    await ledger.credit({
+      accountId: id,
+      kind: LedgerKind.RECHARGE,
+      paid: 0,
+      bonus: 1e8 - 10,
+      reference: `cap:${id}:b`,
+    });
+    expect(await ledger.balance(id)).toEqual({ paid: 9e8, bonus: 1e8 - 10 });
+    const refused = await ledger
+      .credit({ accountId: id, kind: LedgerKind.REDEMPTION, paid: 11, bonus: 0, reference: `cap:${id}:over` })
+      .catch((e: unknown) => e);
+    expect(refused).toMatchObject({
+      code: "BALANCE_LIMIT_REACHED",
+      details: { limit: MAX_BALANCE, balance: 1e9 - 10 },
+    });
+    // Exactly to the limit is fine; a removal at the limit too.
+    await ledger.credit({ accountId: id, kind: LedgerKind.RECHARGE, paid: 10, bonus: 0, reference: `cap:${id}:to` });
+    expect(await ledger.balance(id)).toEqual({ paid: 9e8 + 10, bonus: 1e8 - 10 });
+    await expect(
+      ledger.credit({ accountId: id, kind: LedgerKind.WELCOME_BONUS, paid: 0, bonus: 1, reference: `cap:${id}:w` }),
+    ).rejects.toMatchObject({ code: "BALANCE_LIMIT_REACHED" });
+
+    // A charge taken at the limit, the balance filled again, then the refund: it goes past the limit, exactly.
+    await ledger.charge({ accountId: id, amount: 500, reference: `task:${id}:cap:charge` });
+    await ledger.credit({
+      accountId: id,
+      kind: LedgerKind.RECHARGE,
+      paid: 500,
+      bonus: 0,
+      reference: `cap:${id}:refill`,
+    });
+    const refund = await ledger.refund(`task:${id}:cap:charge`, `task:${id}:cap:refund`);
+    expect(refund.applied).toBe(true);
+    const after = await ledger.balance(id);
+    expect(after.paid + after.bonus).toBe(MAX_BALANCE + 500);
+    // Tasks still charge (the sum is computed without overflow), and the books add up.
+    await ledger.charge({ accountId: id, amount: 7, reference: `task:${id}:cap:again` });
+    expect((await ledgerSum(id)).entries).toBe(15);
+    expect((await ledger.verify()).filter((p) => p.accountId === id)).toEqual([]);
   });
 });
 

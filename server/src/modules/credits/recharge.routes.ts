@@ -5,6 +5,7 @@ import type { DataSource } from "typeorm";
 import type { Logger } from "../../infra/logger.js";
 import { AccountEntity } from "../accounts/account.entity.js";
 import type { MessageService } from "../accounts/message.service.js";
+import { BalanceLimitError } from "./credits.errors.js";
 import { CreditKind } from "./code-batch.entity.js";
 import { LedgerKind } from "./ledger-entry.entity.js";
 import type { LedgerService } from "./ledger.service.js";
@@ -87,14 +88,21 @@ export function createRechargeRouter(deps: {
 
       const paid = order.kind === CreditKind.PAID ? order.credits : 0;
       const bonus = order.kind === CreditKind.BONUS ? order.credits : 0;
-      const { entry, applied } = await deps.ledger.credit({
-        accountId: account.id,
-        kind: LedgerKind.RECHARGE,
-        paid,
-        bonus,
-        reference: `order:${store}:${order.orderId}`,
-        note: `Order ${order.orderId} from ${store}`,
-      });
+      let credited: Awaited<ReturnType<LedgerService["credit"]>>;
+      try {
+        credited = await deps.ledger.credit({
+          accountId: account.id,
+          kind: LedgerKind.RECHARGE,
+          paid,
+          bonus,
+          reference: `order:${store}:${order.orderId}`,
+          note: `Order ${order.orderId} from ${store}`,
+        });
+      } catch (err) {
+        if (!(err instanceof BalanceLimitError)) throw err;
+        return fail(res, 422, err.code, err.message, err.details);
+      }
+      const { entry, applied } = credited;
       // A replay must be the same order: same account, and the same credits of the same kind (paid vs bonus).
       if (entry.accountId !== account.id || entry.paidDelta !== paid || entry.bonusDelta !== bonus) {
         return fail(res, 409, "CONFLICT", "This order id was already credited with different details");

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
+import { LedgerKind } from "./ledger-entry.entity.js";
 
 const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
 const OTHER = `whsec_${randomBytes(24).toString("base64")}`;
@@ -110,5 +111,24 @@ describe("POST /api/recharge", () => {
     const same = await post({ store: "shop", orderId: "E-1", account: accountId, credits: 10, kind: "PAID" });
     expect(same).toMatchObject({ status: 200, body: { status: "duplicate" } });
     expect(await balance()).toEqual(before);
+  });
+
+  it("refuses an order that would take the balance past the limit with 422, crediting nothing", async () => {
+    const rich = (await t.app.services.accounts.createVerified("rich@example.com", "a fine password 1")).id;
+    for (let i = 0; i < 10; i++) {
+      await t.app.services.ledger.credit({
+        accountId: rich,
+        kind: LedgerKind.RECHARGE,
+        paid: 100_000_000,
+        bonus: 0,
+        reference: `rich:${i}`,
+      });
+    }
+    const over = await post({ store: "shop", orderId: "R-10", account: rich, credits: 1 });
+    expect(over).toMatchObject({
+      status: 422,
+      body: { error: { code: "BALANCE_LIMIT_REACHED", limit: 1_000_000_000, balance: 1_000_000_000 } },
+    });
+    expect(await t.app.services.ledger.balance(rich)).toEqual({ paid: 1_000_000_000, bonus: 0 });
   });
 });

@@ -1,6 +1,7 @@
 import type { DataSource, EntityManager } from "typeorm";
 import type { MessageEntity } from "../accounts/message.entity.js";
 import type { MessageService } from "../accounts/message.service.js";
+import { BalanceLimitError } from "./credits.errors.js";
 import { LedgerKind } from "./ledger-entry.entity.js";
 import type { LedgerService } from "./ledger.service.js";
 
@@ -83,18 +84,24 @@ export class ReferralService {
     const { rewardCredits, welcomeCredits, monthlyCap } = this.settings;
     const sent: MessageEntity[] = [];
     if (counted[0].n < monthlyCap && rewardCredits > 0) {
-      const reward = await this.ledger.credit(
-        {
-          accountId: referrer.id,
-          kind: LedgerKind.REFERRAL_REWARD,
-          paid: 0,
-          bonus: rewardCredits,
-          reference: `referral:${accountId}`,
-          note: "A friend you invited joined",
-        },
-        manager,
-      );
-      if (reward.applied) {
+      const reward = await this.ledger
+        .credit(
+          {
+            accountId: referrer.id,
+            kind: LedgerKind.REFERRAL_REWARD,
+            paid: 0,
+            bonus: rewardCredits,
+            reference: `referral:${accountId}`,
+            note: "A friend you invited joined",
+          },
+          manager,
+        )
+        // A referrer at the balance limit gets no reward; the friend's verification goes on.
+        .catch((err: unknown) => {
+          if (err instanceof BalanceLimitError) return null;
+          throw err;
+        });
+      if (reward?.applied) {
         sent.push(
           await this.messages.send(
             referrer.id,

@@ -89,6 +89,24 @@ describe("referral rewards", () => {
     expect(await ledger.verify()).toEqual([]);
   });
 
+  it("confirms a friend of an inviter at the balance limit, rewarding nobody past it", async () => {
+    const inviter = await t.app.services.accounts.createVerified("full-inviter@example.com", "a fine password 1");
+    const ledger = t.app.services.ledger;
+    for (let i = 0; i < 10; i++) {
+      await ledger.credit({
+        accountId: inviter.id,
+        kind: LedgerKind.RECHARGE,
+        paid: 100_000_000,
+        bonus: 0,
+        reference: `full:${inviter.id}:${i}`,
+      });
+    }
+    const friend = await joinWith("full-friend@example.com", inviter.referralCode);
+    expect(await ledger.balance(friend)).toEqual({ paid: 0, bonus: 120 });
+    expect(await ledger.balance(inviter.id)).toEqual({ paid: 1_000_000_000, bonus: 0 });
+    expect(await rewardsOf(inviter.id)).toBe(0);
+  });
+
   it("ignores an unknown referral code and rewards nobody", async () => {
     const id = await joinWith("loner@example.com", "NOSUCHCODE");
     expect(await t.app.services.ledger.balance(id)).toEqual({ paid: 0, bonus: 100 });
