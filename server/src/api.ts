@@ -13,6 +13,7 @@ import { ApolloArmor } from "@escape.tech/graphql-armor";
 import { getOperationAST, GraphQLError, specifiedRules, type ExecutionResult, type GraphQLSchema } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer, type WebSocket } from "ws";
+import { clientAddress } from "./infra/client-ip.js";
 import { AppError, UnauthenticatedError } from "./infra/errors.js";
 import { refuseSubscriptionsOverHttp } from "./infra/graphql/http-subscriptions.js";
 import { SubscriptionFanout } from "./infra/graphql/subscription-fanout.js";
@@ -54,10 +55,9 @@ export const CLOSE_CREDENTIAL_REVOKED = 4401;
 /** graphql-ws close code for a connection whose account was just restricted (`ALL`, or `API` for keys). */
 export const CLOSE_ACCOUNT_RESTRICTED = 4403;
 
+/** The rightmost X-Forwarded-For entry behind a trusted proxy (the client writes the others); see client-ip.ts. */
 function clientIp(req: IncomingMessage, trustProxy: boolean): string {
-  const forwarded = req.headers["x-forwarded-for"];
-  if (trustProxy && typeof forwarded === "string" && forwarded.trim()) return forwarded.split(",")[0].trim();
-  return (req.socket.remoteAddress ?? "").replace(/^::ffff:/, "");
+  return clientAddress(req.headers["x-forwarded-for"], req.socket.remoteAddress, trustProxy);
 }
 
 function isSecure(req: IncomingMessage, trustProxy: boolean, publicUrl: string): boolean {

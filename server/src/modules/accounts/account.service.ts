@@ -1,6 +1,7 @@
 import type { DataSource, EntityManager } from "typeorm";
 import { z } from "zod";
 import { AppError, BadUserInputError, NotFoundError } from "../../infra/errors.js";
+import { ipLimitKey } from "../../infra/client-ip.js";
 import type { Logger } from "../../infra/logger.js";
 import type { Mail, MailService } from "../../infra/mail.js";
 import type { RateLimits } from "../../infra/rate-limit.js";
@@ -70,6 +71,7 @@ export interface AccountHooks {
 }
 
 export interface RequestInfo {
+  /** The full client address (stored as is); per-IP limits key it by ipLimitKey (an IPv6 /64). */
   ip: string;
   userAgent: string;
 }
@@ -119,7 +121,7 @@ export class AccountService {
     },
     request: RequestInfo,
   ): Promise<void> {
-    await this.limits.consume("registerIp", request.ip);
+    await this.limits.consume("registerIp", ipLimitKey(request.ip));
     const email = normalizeEmail(input.email);
     assertPasswordAcceptable(input.password);
     const displayName = normalizeDisplayName(input.displayName, email);
@@ -245,7 +247,7 @@ export class AccountService {
   }
 
   async resendVerification(rawEmail: string, request: RequestInfo): Promise<void> {
-    await this.limits.consume("resendIp", request.ip);
+    await this.limits.consume("resendIp", ipLimitKey(request.ip));
     const email = normalizeEmail(rawEmail);
     await this.limits.consume("resendEmail", email);
     const account = await this.repo.findOneBy({ email });
@@ -254,7 +256,7 @@ export class AccountService {
   }
 
   async signIn(input: { email: string; password: string }, request: RequestInfo): Promise<SignInResult> {
-    await this.limits.consume("signInIp", request.ip);
+    await this.limits.consume("signInIp", ipLimitKey(request.ip));
     const email = input.email.trim().toLowerCase().slice(0, 254);
     await this.limits.consume("signInAccount", email);
     const account = await this.repo.findOneBy({ email });
@@ -273,7 +275,7 @@ export class AccountService {
   }
 
   async requestPasswordReset(rawEmail: string, request: RequestInfo): Promise<void> {
-    await this.limits.consume("resetIp", request.ip);
+    await this.limits.consume("resetIp", ipLimitKey(request.ip));
     const email = normalizeEmail(rawEmail);
     await this.limits.consume("resetEmail", email);
     const account = await this.repo.findOneBy({ email });

@@ -174,3 +174,76 @@ describe("mail-sending rate limits (resendVerification, requestPasswordReset)", 
     expectRateLimited(await t.graphql(REQUEST_RESET, { input: { email: uniqueEmail("reset-ip") } }, ip), windowSeconds);
   });
 });
+
+describe("client address behind the trusted proxy", () => {
+  // The proxy appends the address it saw; whatever the client wrote stays on the left.
+  const via = (clientWritten: string, seenByProxy: string) => ({
+    "x-forwarded-for": `${clientWritten}, ${seenByProxy}`,
+  });
+
+  it("rotating a client-written X-Forwarded-For entry does not escape the per-IP registration limit", async () => {
+    const { points, windowSeconds } = ACCOUNT_LIMITS.registerIp;
+    const register = (email: string, i: number) =>
+      t.graphql(
+        REGISTER,
+        { input: { email, password: PASSWORD, acceptTermsVersion: 1 } },
+        via(`10.0.0.${i}`, "192.0.2.50"),
+      );
+    for (let i = 0; i < points; i++) expect((await register(uniqueEmail("xff-reg"), i)).body.errors).toBeUndefined();
+    expectRateLimited(await register(uniqueEmail("xff-reg"), 99), windowSeconds);
+  });
+
+  it("rotating a client-written X-Forwarded-For entry does not escape the per-IP sign-in limit", async () => {
+    const { points, windowSeconds } = ACCOUNT_LIMITS.signInIp;
+    for (let i = 0; i < points; i++) {
+      const res = await signIn(t, uniqueEmail("xff-spray"), "some password", via(`10.1.0.${i}`, "192.0.2.51"));
+      expect(errorCode(res)).toBe("INVALID_CREDENTIALS");
+    }
+    expectRateLimited(
+      await signIn(t, uniqueEmail("xff-spray"), "some password", via("10.1.1.1", "192.0.2.51")),
+      windowSeconds,
+    );
+  });
+
+  it("addresses of one IPv6 /64 share the per-IP sign-in budget", async () => {
+    const { points, windowSeconds } = ACCOUNT_LIMITS.signInIp;
+    for (let i = 0; i < points; i++) {
+      const res = await signIn(
+        t,
+        uniqueEmail("v6-spray"),
+        "some password",
+        from(`2001:db8:5:6::${(i + 1).toString(16)}`),
+      );
+      expect(errorCode(res)).toBe("INVALID_CREDENTIALS");
+    }
+    expectRateLimited(
+      await signIn(t, uniqueEmail("v6-spray"), "some password", from("2001:db8:5:6:ffff::9")),
+      windowSeconds,
+    );
+    // Another /64 has its own budget.
+    const res = await signIn(t, uniqueEmail("v6-other"), "some password", from("2001:db8:5:7::1"));
+    expect(errorCode(res)).toBe("INVALID_CREDENTIALS");
+  });
+
+  it("a 200-character X-Forwarded-For does not break registration, and the full address is stored", async () => {
+    for (const header of ["a".repeat(200), `${"b".repeat(200)}, ${"c".repeat(200)}`]) {
+      const email = uniqueEmail("long-xff");
+      const res = await t.graphql(
+        REGISTER,
+        { input: { email, password: PASSWORD, acceptTermsVersion: 1 } },
+        { "x-forwarded-for": header },
+      );
+      expect(res.body.errors).toBeUndefined();
+    }
+    const email = uniqueEmail("v6-stored");
+    const v6 = "2001:db8:5:8:1234:5678:9abc:def0";
+    expect(
+      (await t.graphql(REGISTER, { input: { email, password: PASSWORD, acceptTermsVersion: 1 } }, from(v6))).body
+        .errors,
+    ).toBeUndefined();
+    const [row] = (await t.app.db.query(`SELECT signup_ip FROM account WHERE email = $1`, [email])) as {
+      signup_ip: string;
+    }[];
+    expect(row.signup_ip).toBe(v6);
+  });
+});
