@@ -247,13 +247,16 @@ beforeAll(async () => {
     await t.app.db.getRepository(TaskEntity).findOneByOrFail({ id: finished.id }),
     "task.succeeded",
   );
-  const restriction = await t.app.services.restrictions.restrict(admin.account.id, {
-    accountId: owner.account.id,
-    scopes: ["UPLOADS"],
-    durationMinutes: 60,
-    reason: "cross-account test",
-    revokeApiKeys: false,
-  });
+  const restriction = await t.app.services.restrictions.restrict(
+    { accountId: admin.account.id, role: admin.account.role },
+    {
+      accountId: owner.account.id,
+      scopes: ["UPLOADS"],
+      durationMinutes: 60,
+      reason: "cross-account test",
+      revokeApiKeys: false,
+    },
+  );
   const message = await t.app.services.messages.send(owner.account.id, { kind: "k", title: "For A", body: "b" });
   const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#808080" } })
     .png()

@@ -184,13 +184,16 @@ beforeAll(async () => {
     [restricted, ["ALL"]],
     [apiRestricted, ["API"]],
   ] as const) {
-    await t.app.services.restrictions.restrict(admin.account.id, {
-      accountId: account.account.id,
-      scopes: [...scopes],
-      durationMinutes: null,
-      reason: "authorization matrix",
-      revokeApiKeys: false,
-    });
+    await t.app.services.restrictions.restrict(
+      { accountId: admin.account.id, role: admin.account.role },
+      {
+        accountId: account.account.id,
+        scopes: [...scopes],
+        durationMinutes: null,
+        reason: "authorization matrix",
+        revokeApiKeys: false,
+      },
+    );
   }
   matrix = rootOperations(schema).map((op) => {
     const roles = authRequirements(op) ?? SELF_AUTHORIZED[op.key] ?? null;

@@ -433,13 +433,16 @@ beforeAll(async () => {
   }
   const revoked = await createApiKey(t, user, API_SCOPES.map(scopeName), "revoked");
   await t.app.services.apiKeys.revoke(user.account.id, revoked.id);
-  await t.app.services.restrictions.restrict(admin.account.id, {
-    accountId: restricted.account.id,
-    scopes: ["ALL"],
-    durationMinutes: null,
-    reason: "route matrix",
-    revokeApiKeys: false,
-  });
+  await t.app.services.restrictions.restrict(
+    { accountId: admin.account.id, role: admin.account.role },
+    {
+      accountId: restricted.account.id,
+      scopes: ["ALL"],
+      durationMinutes: null,
+      reason: "route matrix",
+      revokeApiKeys: false,
+    },
+  );
   Object.assign(headersOf, {
     anonymous: {},
     user: user.headers,

@@ -93,27 +93,33 @@ describe("API keys cached per process", () => {
 
   it("an API restriction started on one process holds at once on the other, and its lift too", async () => {
     const { user, key } = await keyCachedOnApi2();
-    const restriction = await t.app.services.restrictions.restrict(moderator.account.id, {
-      accountId: user.account.id,
-      scopes: ["API"],
-      durationMinutes: null,
-      reason: "Credential sharing",
-      revokeApiKeys: false,
-    });
+    const restriction = await t.app.services.restrictions.restrict(
+      { accountId: moderator.account.id, role: moderator.account.role },
+      {
+        accountId: user.account.id,
+        scopes: ["API"],
+        durationMinutes: null,
+        reason: "Credential sharing",
+        revokeApiKeys: false,
+      },
+    );
     await soon(async () => errorCode(await viaApi2(key.headers))).toBe("ACCOUNT_RESTRICTED");
-    await t.app.services.restrictions.lift(restriction.id, "Cleared up");
+    await t.app.services.restrictions.lift(null, restriction.id, "Cleared up");
     await soon(async () => (await viaApi2(key.headers)).body.errors).toBeUndefined();
   });
 
   it("a ban (ALL, keys revoked) and an account deletion end cached keys at once", async () => {
     const banned = await keyCachedOnApi2();
-    await t.app.services.restrictions.restrict(moderator.account.id, {
-      accountId: banned.user.account.id,
-      scopes: ["ALL"],
-      durationMinutes: null,
-      reason: "Fraud",
-      revokeApiKeys: true,
-    });
+    await t.app.services.restrictions.restrict(
+      { accountId: moderator.account.id, role: moderator.account.role },
+      {
+        accountId: banned.user.account.id,
+        scopes: ["ALL"],
+        durationMinutes: null,
+        reason: "Fraud",
+        revokeApiKeys: true,
+      },
+    );
     await soon(async () => (await viaApi2(banned.key.headers)).status).toBe(401);
 
     const leaving = await keyCachedOnApi2();
@@ -167,16 +173,19 @@ describe("sessions cached per process", () => {
 
   it("a restriction holds at once on the other process, and its lift too", async () => {
     const user = await sessionCachedOnApi2();
-    const restriction = await t.app.services.restrictions.restrict(moderator.account.id, {
-      accountId: user.account.id,
-      scopes: ["TASKS"],
-      durationMinutes: null,
-      reason: "Spam",
-      revokeApiKeys: false,
-    });
+    const restriction = await t.app.services.restrictions.restrict(
+      { accountId: moderator.account.id, role: moderator.account.role },
+      {
+        accountId: user.account.id,
+        scopes: ["TASKS"],
+        durationMinutes: null,
+        reason: "Spam",
+        revokeApiKeys: false,
+      },
+    );
     const create = `mutation { createTask(input: { prompt: "a cat", model: "novart-sketch", width: 512, height: 512, count: 1 }) { task { id } } }`;
     await soon(async () => errorCode(await viaApi2(user.headers, create))).toBe("ACCOUNT_RESTRICTED");
-    await t.app.services.restrictions.lift(restriction.id, "Cleared up");
+    await t.app.services.restrictions.lift(null, restriction.id, "Cleared up");
     await soon(async () => errorCode(await viaApi2(user.headers, create))).not.toBe("ACCOUNT_RESTRICTED");
   });
 

@@ -4,6 +4,7 @@ import {
   Args,
   ArgsType,
   Authorized,
+  Ctx,
   Field,
   FieldResolver,
   ID,
@@ -26,6 +27,7 @@ import type { TermsService } from "../accounts/terms.service.js";
 import { Task, toTask } from "../generation/generation.types.js";
 import type { TaskService } from "../generation/task.service.js";
 import type { AccountSummaryRow, AdminAccountService } from "./admin-accounts.service.js";
+import type { Context } from "../../infra/context.js";
 import { Audited } from "./audit.js";
 import { AccountLimits, toAccountLimits } from "./limits.resolver.js";
 import type { LimitsService } from "./limits.service.js";
@@ -226,8 +228,10 @@ export class AdminAccountsResolver {
   @Mutation(() => RevokeApiKeysPayload, { description: "Revokes every API key of an account at once." })
   async revokeAccountApiKeys(
     @Arg("accountId", () => ID, { description: "The account." }) accountId: string,
+    @Ctx() ctx: Context,
   ): Promise<RevokeApiKeysPayload> {
     await this.admin.account(accountId);
+    await this.restrictionService.assertMayActOn(ctx.viewer!, accountId);
     await this.apiKeyService.revokeAll(accountId);
     return { apiKeys: (await this.apiKeyService.list(accountId)).map(toApiKey) };
   }

@@ -52,13 +52,16 @@ const fresh = () => ((t.app.services.registration as unknown as { cache: null })
 describe("account search and detail", () => {
   it("finds accounts by part of the email, filters by role and restriction, and shows one in detail", async () => {
     const target = await signedInUser(t, { email: `zebra-${Date.now()}@example.com` });
-    await t.app.services.restrictions.restrict(admin.account.id, {
-      accountId: target.account.id,
-      scopes: ["UPLOADS"],
-      durationMinutes: 30,
-      reason: "Spam uploads",
-      revokeApiKeys: false,
-    });
+    await t.app.services.restrictions.restrict(
+      { accountId: admin.account.id, role: admin.account.role },
+      {
+        accountId: target.account.id,
+        scopes: ["UPLOADS"],
+        durationMinutes: 30,
+        reason: "Spam uploads",
+        revokeApiKeys: false,
+      },
+    );
     const search = await t.graphql<{
       adminAccounts: { edges: { node: { id: string; restricted: boolean; tierId: string; balance: number } }[] };
     }>(
@@ -162,13 +165,16 @@ describe("account search and detail", () => {
 
   it("lets moderators answer an appeal once; accepting lifts the restriction and tells the account", async () => {
     const target = await signedInUser(t);
-    const r = await t.app.services.restrictions.restrict(moderator.account.id, {
-      accountId: target.account.id,
-      scopes: ["ALL"],
-      durationMinutes: null,
-      reason: "Suspicious activity",
-      revokeApiKeys: false,
-    });
+    const r = await t.app.services.restrictions.restrict(
+      { accountId: moderator.account.id, role: moderator.account.role },
+      {
+        accountId: target.account.id,
+        scopes: ["ALL"],
+        durationMinutes: null,
+        reason: "Suspicious activity",
+        revokeApiKeys: false,
+      },
+    );
     const appeal = await t.graphql(
       `mutation($id: ID!) { appealRestriction(input: { id: $id, message: "That was my brother, sorry about it." }) { restriction { id } } }`,
       { id: r.id },
@@ -207,13 +213,16 @@ describe("account search and detail", () => {
 
   it("lets moderators decline an appeal once: the restriction stays and the account is told why", async () => {
     const target = await signedInUser(t);
-    const r = await t.app.services.restrictions.restrict(moderator.account.id, {
-      accountId: target.account.id,
-      scopes: ["ALL"],
-      durationMinutes: 60,
-      reason: "Spam in shared prompts",
-      revokeApiKeys: false,
-    });
+    const r = await t.app.services.restrictions.restrict(
+      { accountId: moderator.account.id, role: moderator.account.role },
+      {
+        accountId: target.account.id,
+        scopes: ["ALL"],
+        durationMinutes: 60,
+        reason: "Spam in shared prompts",
+        revokeApiKeys: false,
+      },
+    );
     const appeal = await t.graphql(
       `mutation($id: ID!) { appealRestriction(input: { id: $id, message: "I did not send those prompts myself." }) { restriction { id } } }`,
       { id: r.id },

@@ -139,13 +139,16 @@ const CALLS: Record<string, () => Promise<{ query: string; variables?: Record<st
   }),
   liftRestriction: async () => {
     const target = await signedInUser(t);
-    const r = await t.app.services.restrictions.restrict(admin.account.id, {
-      accountId: target.account.id,
-      scopes: ["UPLOADS"],
-      durationMinutes: 5,
-      reason: "to lift",
-      revokeApiKeys: false,
-    });
+    const r = await t.app.services.restrictions.restrict(
+      { accountId: admin.account.id, role: admin.account.role },
+      {
+        accountId: target.account.id,
+        scopes: ["UPLOADS"],
+        durationMinutes: 5,
+        reason: "to lift",
+        revokeApiKeys: false,
+      },
+    );
     return {
       query: `mutation($id: ID!) { liftRestriction(input: { id: $id, reason: "Lifted in audit test" }) { restriction { id } } }`,
       variables: { id: r.id },
@@ -157,13 +160,16 @@ const CALLS: Record<string, () => Promise<{ query: string; variables?: Record<st
   }),
   decideAppeal: async () => {
     const target = await signedInUser(t);
-    const r = await t.app.services.restrictions.restrict(admin.account.id, {
-      accountId: target.account.id,
-      scopes: ["TASKS"],
-      durationMinutes: 60,
-      reason: "to appeal",
-      revokeApiKeys: false,
-    });
+    const r = await t.app.services.restrictions.restrict(
+      { accountId: admin.account.id, role: admin.account.role },
+      {
+        accountId: target.account.id,
+        scopes: ["TASKS"],
+        durationMinutes: 60,
+        reason: "to appeal",
+        revokeApiKeys: false,
+      },
+    );
     await t.app.services.restrictions.appeal(target.account.id, r.id, "I did nothing wrong, please look again.");
     return {
       query: `mutation($id: ID!) { decideAppeal(input: { id: $id, accept: true, reason: "Fair enough" }) { restriction { id } } }`,
@@ -360,13 +366,16 @@ describe("before values", () => {
 
   it("liftRestriction records the restriction as it stood", async () => {
     const target = await signedInUser(t);
-    const r = await t.app.services.restrictions.restrict(admin.account.id, {
-      accountId: target.account.id,
-      scopes: ["UPLOADS"],
-      durationMinutes: 5,
-      reason: "before test",
-      revokeApiKeys: false,
-    });
+    const r = await t.app.services.restrictions.restrict(
+      { accountId: admin.account.id, role: admin.account.role },
+      {
+        accountId: target.account.id,
+        scopes: ["UPLOADS"],
+        durationMinutes: 5,
+        reason: "before test",
+        revokeApiKeys: false,
+      },
+    );
     await t.graphql(
       `mutation($id: ID!) { liftRestriction(input: { id: $id, reason: "Lifted early" }) { restriction { id } } }`,
       { id: r.id },

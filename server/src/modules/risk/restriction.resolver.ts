@@ -162,7 +162,7 @@ export class RestrictionResolver {
     @Arg("input", { description: "The restriction." }) input: RestrictAccountInput,
     @Ctx() ctx: Context,
   ) {
-    const restriction = await this.restrictions.restrict(ctx.viewer!.accountId, {
+    const restriction = await this.restrictions.restrict(ctx.viewer!, {
       ...input,
       durationMinutes: input.durationMinutes ?? null,
     });
@@ -177,15 +177,19 @@ export class RestrictionResolver {
   @UseMiddleware(Audited)
   @Authorized("MODERATOR")
   @Mutation(() => RestrictionPayload, { description: "Lifts a restriction early (the history stays)." })
-  async liftRestriction(@Arg("input", { description: "Restriction and reason." }) input: LiftRestrictionInput) {
-    return { restriction: toRestriction(await this.restrictions.lift(input.id, input.reason)) };
+  async liftRestriction(
+    @Arg("input", { description: "Restriction and reason." }) input: LiftRestrictionInput,
+    @Ctx() ctx: Context,
+  ) {
+    return { restriction: toRestriction(await this.restrictions.lift(ctx.viewer!, input.id, input.reason)) };
   }
 
   @UseMiddleware(Audited)
   @Authorized("MODERATOR")
   @Mutation(() => RestrictionPayload, { description: "Answers an appeal once; accepting lifts the restriction." })
-  async decideAppeal(@Arg("input", { description: "The decision." }) input: DecideAppealInput) {
-    return { restriction: toRestriction(await this.restrictions.decideAppeal(input.id, input.accept, input.reason)) };
+  async decideAppeal(@Arg("input", { description: "The decision." }) input: DecideAppealInput, @Ctx() ctx: Context) {
+    const { id, accept, reason } = input;
+    return { restriction: toRestriction(await this.restrictions.decideAppeal(ctx.viewer!, id, accept, reason)) };
   }
 
   @Authorized("MODERATOR")

@@ -1,7 +1,8 @@
 import { parseInput } from "../../infra/validation.js";
 import type { DataSource } from "typeorm";
 import { z } from "zod";
-import { AppError, BadUserInputError, NotFoundError } from "../../infra/errors.js";
+import { AppError, BadUserInputError, ForbiddenError, NotFoundError } from "../../infra/errors.js";
+import { AccountRole } from "../accounts/account.entity.js";
 import { AccountRestrictedError } from "../accounts/accounts.errors.js";
 import type { MessageService } from "../accounts/message.service.js";
 import type { ApiKeyService } from "../accounts/api-key.service.js";
@@ -18,6 +19,9 @@ const restrictSchema = z.object({
     .nullable(),
   reason: z.string().trim().min(3, "Give a reason the user will see.").max(500),
 });
+
+/** Who acts on a restriction: a staff session's account and role; null for the system's own rules. */
+export type RestrictionActor = { accountId: string; role: AccountRole } | null;
 
 /** Restrictions: started by moderators, lifted by them or by time, enforced where each scope applies. */
 export class RestrictionService {
@@ -43,6 +47,30 @@ export class RestrictionService {
       .getMany();
   }
 
+  /**
+   * Staff act on users' restrictions; only administrators on a moderator's or an administrator's, and nobody
+   * on their own (a moderator could otherwise lock every administrator out, or lift their own restriction).
+   */
+  async assertMayActOn(actor: RestrictionActor, accountId: string): Promise<void> {
+    if (!actor) return;
+    if (actor.accountId === accountId) {
+      throw new ForbiddenError("Another moderator or an administrator must do this for your own account.");
+    }
+    const rows = (await this.db.query(`SELECT role FROM account WHERE id = $1`, [accountId])) as {
+      role: AccountRole;
+    }[];
+    if (rows[0] && rows[0].role !== AccountRole.USER && actor.role !== AccountRole.ADMIN) {
+      throw new ForbiddenError("Only administrators can do this to a staff account.", { requires: "ADMIN" });
+    }
+  }
+
+  /** The account a restriction belongs to, checked for the actor (NOT_FOUND for an unknown id). */
+  private async restrictionFor(actor: RestrictionActor, id: string): Promise<void> {
+    const restriction = await this.repo.findOneBy({ id });
+    if (!restriction) throw new NotFoundError("Restriction");
+    await this.assertMayActOn(actor, restriction.accountId);
+  }
+
   /** Throws ACCOUNT_RESTRICTED when a restriction in force covers `scope` (ALL covers every scope). */
   async assertAllowed(accountId: string, scope: RestrictionScope): Promise<void> {
     const hit = (await this.active(accountId)).find(
@@ -52,7 +80,7 @@ export class RestrictionService {
   }
 
   async restrict(
-    actorId: string | null,
+    actor: RestrictionActor,
     input: {
       accountId: string;
       scopes: string[];
@@ -66,6 +94,7 @@ export class RestrictionService {
       input.accountId,
     ])) as unknown[];
     if (!account.length) throw new NotFoundError("Account");
+    await this.assertMayActOn(actor, input.accountId);
     const { scopes, durationMinutes, reason } = valid;
     const restriction = await this.repo.save(
       this.repo.create({
@@ -73,7 +102,7 @@ export class RestrictionService {
         scopes,
         reason,
         endsAt: durationMinutes ? new Date(Date.now() + durationMinutes * 60_000) : null,
-        createdById: actorId,
+        createdById: actor?.accountId ?? null,
       }),
     );
     if (input.revokeApiKeys) await this.apiKeys.revokeAll(input.accountId);
@@ -97,12 +126,13 @@ export class RestrictionService {
     return restriction;
   }
 
-  async lift(id: string, reason: string): Promise<RestrictionEntity> {
+  async lift(actor: RestrictionActor, id: string, reason: string): Promise<RestrictionEntity> {
     const text = reason.trim();
     // lift_reason is varchar(500): longer text must not reach the UPDATE (an internal error).
     if (text.length < 3 || text.length > 500) {
       throw new BadUserInputError("Give a reason of 3–500 characters.", { field: "reason" });
     }
+    if (/^[0-9a-f-]{36}$/i.test(id)) await this.restrictionFor(actor, id);
     const rows = (await this.db.query(
       `UPDATE account_restriction SET lifted_at = now(), lift_reason = $2 WHERE id = $1 AND lifted_at IS NULL RETURNING id`,
       [id, text],
@@ -149,10 +179,11 @@ export class RestrictionService {
   }
 
   /** A moderator answers an appeal once; accepting lifts the restriction. The account is told either way. */
-  async decideAppeal(id: string, accept: boolean, reason: string): Promise<RestrictionEntity> {
+  async decideAppeal(actor: RestrictionActor, id: string, accept: boolean, reason: string): Promise<RestrictionEntity> {
     const text = reason.trim();
     if (text.length < 3 || text.length > 500)
       throw new BadUserInputError("Give a reason of 3–500 characters.", { field: "reason" });
+    if (/^[0-9a-f-]{36}$/i.test(id)) await this.restrictionFor(actor, id);
     const rows = (await this.db.query(
       `UPDATE account_restriction
           SET appeal_decision = $2, appeal_accepted = $3, appeal_decided_at = now(),

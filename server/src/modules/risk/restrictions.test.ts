@@ -172,6 +172,39 @@ describe("restrictions", () => {
     await ws.dispose();
   });
 
+  it("lets only administrators restrict staff, and nobody lift their own restriction or revoke their own keys", async () => {
+    const LIFT = `mutation($input: LiftRestrictionInput!) { liftRestriction(input: $input) { restriction { active } } }`;
+    const REVOKE_KEYS = `mutation($id: ID!) { revokeAccountApiKeys(accountId: $id) { apiKeys { id } } }`;
+    const admin = await signedInUser(t, { role: AccountRole.ADMIN });
+    const otherModerator = await signedInUser(t, { role: AccountRole.MODERATOR });
+    const input = (accountId: string) => ({ accountId, scopes: ["ALL"], reason: "Locking staff out" });
+    // A moderator cannot restrict an administrator or another moderator, nor revoke their keys.
+    for (const target of [admin, otherModerator]) {
+      const refused = await t.graphql(RESTRICT, { input: input(target.account.id) }, moderator.headers);
+      expect(refused.body.errors?.[0].extensions).toMatchObject({ code: "FORBIDDEN", requires: "ADMIN" });
+      const keys = await t.graphql(REVOKE_KEYS, { id: target.account.id }, moderator.headers);
+      expect(keys.body.errors?.[0].extensions?.code).toBe("FORBIDDEN");
+    }
+    expect(await t.app.services.restrictions.active(admin.account.id)).toEqual([]);
+    // An administrator can restrict a moderator; that moderator cannot lift it, another moderator cannot
+    // either (a staff account's restriction), an administrator can.
+    const res = await t.graphql<{ restrictAccount: { restriction: { id: string } } }>(
+      RESTRICT,
+      { input: { ...input(otherModerator.account.id), scopes: ["TASKS"] } },
+      admin.headers,
+    );
+    const id = res.body.data!.restrictAccount.restriction.id;
+    const lift = { input: { id, reason: "Lifting my own" } };
+    expect((await t.graphql(LIFT, lift, otherModerator.headers)).body.errors?.[0].extensions?.code).toBe("FORBIDDEN");
+    expect((await t.graphql(LIFT, lift, moderator.headers)).body.errors?.[0].extensions?.code).toBe("FORBIDDEN");
+    expect((await t.graphql(LIFT, lift, admin.headers)).body.data).toEqual({
+      liftRestriction: { restriction: { active: false } },
+    });
+    // Nobody restricts their own account.
+    const self = await t.graphql(RESTRICT, { input: input(admin.account.id) }, admin.headers);
+    expect(self.body.errors?.[0].extensions?.code).toBe("FORBIDDEN");
+  });
+
   it("refuses sign-in under SIGN_IN, API-key requests under API, and is moderator-only", async () => {
     const user = await fundedUser();
     const { secret } = await t.app.services.apiKeys.create(user.account.id, { name: "k", scopes: ["account:read"] });
