@@ -450,7 +450,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
             { name: "postgres", check: async () => void (await db.query("SELECT 1")) },
             { name: "redis", check: async () => void (await redis.ping()) },
           ],
-          rootRouters: [createFileRouter({ assets: services.assets, signer: services.fileUrls })],
+          rootRouters: [createFileRouter({ assets: services.assets, signer: services.fileUrls, logger })],
           apiRouters: [
             createUploadRouter({
               auth: services.auth,

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { Readable } from "node:stream";
 import { ZipArchive } from "archiver";
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
 import { z } from "zod";
@@ -53,6 +54,19 @@ export function createZipRouter(deps: {
     res.setHeader("cache-control", "no-store");
     res.setHeader("content-disposition", `attachment; filename="novart-${new Date().toISOString().slice(0, 10)}.zip"`);
     const zip = new ZipArchive({ store: true }); // PNGs are already compressed
+    // The source being read; a client that hangs up (or an archive that fails) stops the archive and closes
+    // it, else its file stays open and this loop waits forever for an entry that never comes.
+    let current: Readable | undefined;
+    let gone = false;
+    let hungUp!: () => void;
+    const stopped = new Promise<void>((resolve) => (hungUp = resolve));
+    res.on("close", () => {
+      if (res.writableFinished) return;
+      gone = true;
+      hungUp();
+      zip.abort();
+      current?.destroy();
+    });
     zip.on("warning", (err) => deps.logger.warn({ err: err.message }, "zip warning"));
     zip.on("error", (err) => {
       deps.logger.error({ err: err.message }, "zip failed");
@@ -62,8 +76,18 @@ export function createZipRouter(deps: {
     for (const asset of assets) {
       // One file at a time: the next is opened only when the previous has been written out.
       const stream = await deps.assets.storage.stream(AssetService.keyOf(asset, "ORIGINAL"));
+      if (gone) {
+        stream.destroy();
+        break;
+      }
+      current = stream;
       zip.append(stream, { name: downloadName(asset, "ORIGINAL"), date: asset.createdAt });
-      await new Promise<void>((resolve) => zip.once("entry", () => resolve()));
+      await Promise.race([new Promise<void>((resolve) => zip.once("entry", () => resolve())), stopped]);
+      if (gone) break;
+    }
+    if (gone) {
+      deps.logger.debug({ files: assets.length }, "zip download ended early");
+      return;
     }
     await zip.finalize();
   }

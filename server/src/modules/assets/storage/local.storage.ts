@@ -1,4 +1,3 @@
-import { createReadStream } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -48,8 +47,11 @@ export class LocalStorage implements Storage {
     return fs.readFile(this.file(key));
   }
 
+  /** Opens the file before answering: a missing one rejects here (as S3 does), not later in the stream. */
   async stream(key: string, range?: { start: number; end: number }): Promise<Readable> {
-    return createReadStream(this.file(key), range);
+    const handle = await fs.open(this.file(key), "r");
+    // autoClose: the stream closes the file when it ends, fails or is destroyed.
+    return handle.createReadStream({ ...range, autoClose: true });
   }
 
   async size(key: string): Promise<number | null> {

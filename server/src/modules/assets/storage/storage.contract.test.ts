@@ -79,6 +79,8 @@ describe.each(drivers)("the %s storage driver", (_name, make) => {
   it("answers null for a missing key and refuses keys that could escape", async () => {
     const storage = make();
     expect(await storage.size("assets/none.png")).toBeNull();
+    // A missing file rejects the stream call itself (the `/files` route answers 410), not a later read.
+    await expect(storage.stream("assets/none.png")).rejects.toThrow();
     for (const bad of ["../etc/passwd", "/abs", "a/../../b", "a//b", ""]) {
       await expect(storage.put(bad, data, "image/png")).rejects.toThrow(/unsafe storage key/);
     }
