@@ -482,6 +482,14 @@ describe("accounts, restrictions and limits in the admin area", () => {
       expect(await moderator.getByTestId("edit-limits").count()).toBe(0);
       expect(await moderator.getByTestId("account-ledger-link").count()).toBe(0);
       expect(await moderator.getByTestId("restrict-open").isVisible()).toBe(true);
+      // An administrator's account is not theirs to restrict: the page says so instead of offering it.
+      await moderator.goto(`${base}/admin/accounts?q=${encodeURIComponent(ADMIN_EMAIL)}`);
+      await expect.poll(() => moderator.getByTestId("account-row").count()).toBe(1);
+      await moderator.getByTestId("account-link").click();
+      await moderator.getByTestId("restrict-not-yours").waitFor();
+      expect(await text(moderator.getByTestId("restrict-not-yours"))).toContain("Only an administrator");
+      expect(await moderator.getByTestId("restrict-open").count()).toBe(0);
+      expect(await moderator.getByTestId("revoke-all-keys").count()).toBe(0);
       await shot(moderator, "detail-moderator");
       // An admin-only page says so instead of failing.
       await moderator.goto(`${base}/admin/tiers`);
