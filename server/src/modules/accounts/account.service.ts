@@ -153,19 +153,40 @@ export class AccountService {
       await this.sendVerification(inserted[0].id, email, "verify");
       return;
     }
-    const existing = await this.repo.findOneByOrFail({ email });
-    if (existing.emailVerifiedAt) {
-      this.sendInBackground(
-        accountMails.alreadyRegistered(email, `${this.publicUrl}/sign-in`, `${this.publicUrl}/forgot-password`),
-      );
-    } else {
-      await this.sendVerification(existing.id, email, "verify");
+    // An unverified account belongs to whoever registered it last: else whoever registered someone's address
+    // first would keep their password and own the account once its owner follows a link. The new password
+    // (and name, terms, referrer) replaces the old one, and only the latest link verifies.
+    const reregistered = await this.db.transaction(async (manager) => {
+      const rows = (await manager.query(
+        `UPDATE account SET password_hash = $2, display_name = $3, referred_by_id = NULLIF($4::uuid, id),
+                accepted_terms_version = $5, updated_at = now()
+          WHERE email = $1 AND email_verified_at IS NULL AND deleted_at IS NULL RETURNING id`,
+        [email, passwordHash, displayName, referrer?.id ?? null, current.version],
+      )) as [{ id: string }[], number];
+      const account = rows[0][0];
+      if (!account) return null;
+      await manager.query(`DELETE FROM account_token WHERE account_id = $1 AND used_at IS NULL`, [account.id]);
+      return this.issueToken(account.id, AccountTokenPurpose.VERIFY_EMAIL, email, VERIFY_TTL_MS, manager);
+    });
+    if (reregistered) {
+      this.sendInBackground(accountMails.verify(email, this.verifyUrl(reregistered)));
+      return;
     }
+    // Verified (or verified meanwhile): the password stays; the owner is told the address has an account.
+    this.sendInBackground(
+      accountMails.alreadyRegistered(email, `${this.publicUrl}/sign-in`, `${this.publicUrl}/forgot-password`),
+    );
   }
 
-  private async issueToken(accountId: string, purpose: AccountTokenPurpose, email: string, ttlMs: number) {
+  private async issueToken(
+    accountId: string,
+    purpose: AccountTokenPurpose,
+    email: string,
+    ttlMs: number,
+    manager: EntityManager = this.db.manager,
+  ) {
     const token = randomToken(32);
-    await this.db.getRepository(AccountTokenEntity).insert({
+    await manager.getRepository(AccountTokenEntity).insert({
       accountId,
       purpose,
       email,
@@ -178,8 +199,12 @@ export class AccountService {
 
   private async sendVerification(accountId: string, email: string, kind: "verify" | "changeEmail") {
     const token = await this.issueToken(accountId, AccountTokenPurpose.VERIFY_EMAIL, email, VERIFY_TTL_MS);
-    const url = `${this.publicUrl}/verify-email?token=${encodeURIComponent(token)}`;
+    const url = this.verifyUrl(token);
     this.sendInBackground(kind === "verify" ? accountMails.verify(email, url) : accountMails.changeEmail(email, url));
+  }
+
+  private verifyUrl(token: string): string {
+    return `${this.publicUrl}/verify-email?token=${encodeURIComponent(token)}`;
   }
 
   /**
@@ -286,7 +311,7 @@ export class AccountService {
     );
   }
 
-  /** Sets a new password from an emailed token and ends every session of the account. */
+  /** Sets a new password from an emailed token and ends every session and API key of the account. */
   async resetPassword(token: string, newPassword: string): Promise<void> {
     assertPasswordAcceptable(newPassword, "newPassword");
     if (!token || token.length > 200) throw new InvalidTokenError();
@@ -299,9 +324,16 @@ export class AccountService {
           WHERE id = $1 AND deleted_at IS NULL`,
         [accountId, passwordHash],
       );
+      // Whoever knew the old password may have made a key too: keys end with the sessions.
+      await manager.query(`UPDATE session SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL`, [
+        accountId,
+      ]);
+      await manager.query(`UPDATE api_key SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL`, [
+        accountId,
+      ]);
       return accountId;
     });
-    await this.sessions.revokeAll(accountId);
+    this.sessions.announce({ accountId, sessionIds: "ALL", apiKeyIds: "ALL" });
   }
 
   private async requirePassword(accountId: string, password: string, field: string): Promise<AccountEntity> {
