@@ -118,7 +118,10 @@ class SendAnnouncementInput {
   @Field({ description: "Text (up to 5 000 characters)." })
   body: string;
 
-  @Field(() => String, { nullable: true, description: "A studio path (`/billing`) or an https URL." })
+  @Field(() => String, {
+    nullable: true,
+    description: "A studio path (`/billing`) or an https URL, up to 500 characters.",
+  })
   link?: string | null;
 
   @Field(() => ID, { nullable: true, description: "Only the accounts of this tier; everyone when absent." })

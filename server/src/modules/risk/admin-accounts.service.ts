@@ -104,6 +104,10 @@ export class AdminAccountService {
     if (input.link && !/^\/[^\s]*$|^https:\/\/[^\s]+$/.test(input.link)) {
       throw new BadUserInputError("A link is a studio path (/billing) or an https URL.", { field: "link" });
     }
+    // message.link is varchar(500): a longer one must not reach the INSERT (an internal error).
+    if (input.link && input.link.length > 500) {
+      throw new BadUserInputError("A link has at most 500 characters.", { field: "link" });
+    }
     if (input.tierId) {
       const [tier] = (await this.db.query(`SELECT 1 FROM tier WHERE id = $1`, [input.tierId])) as unknown[];
       if (!tier) throw new NotFoundError("Tier", { field: "tierId" });

@@ -160,6 +160,14 @@ describe("account search and detail", () => {
       { kind: "announcement", title: "New model" },
       { kind: "announcement", title: "New model" },
     ]);
+    // A link longer than the column is refused at the field, and nobody gets anything.
+    const long = await t.graphql(
+      `mutation($link: String) { sendAnnouncement(input: { title: "Too long", body: "x", link: $link }) { recipients } }`,
+      { link: `https://example.com/${"a".repeat(500)}` },
+      admin.headers,
+    );
+    expect(long.body.errors?.[0].extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "link" });
+    expect(await t.app.db.query(`SELECT 1 FROM message WHERE title = 'Too long'`)).toEqual([]);
     expect((await send("NOPE")).body.errors?.[0].extensions?.code).toBe("NOT_FOUND");
   });
 

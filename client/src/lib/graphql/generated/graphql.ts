@@ -485,7 +485,7 @@ export type SaveTierInput = {
 export type SendAnnouncementInput = {
   /** Text (up to 5 000 characters). */
   body: string;
-  /** A studio path (`/billing`) or an https URL. */
+  /** A studio path (`/billing`) or an https URL, up to 500 characters. */
   link?: string | null | undefined;
   /** Only the accounts of this tier; everyone when absent. */
   tierId?: string | null | undefined;
