@@ -24,17 +24,26 @@ import type { Viewer } from "./viewer.js";
 import { InviteRequiredError, signupIpDigest, type RegistrationPolicyService } from "./registration-policy.service.js";
 
 export type AccountLimit =
-  "signInIp" | "signInAccount" | "registerIp" | "resendEmail" | "resendIp" | "resetEmail" | "resetIp";
+  | "signInIp"
+  | "signInAccount"
+  | "registerIp"
+  | "resendEmail"
+  | "resendIp"
+  | "resetEmail"
+  | "resetIp"
+  | "changeEmailAccount";
 
 /** Budgets per window; documented in the README. */
 export const ACCOUNT_LIMITS: Record<AccountLimit, { points: number; windowSeconds: number }> = {
   signInIp: { points: 30, windowSeconds: 900 },
   signInAccount: { points: 10, windowSeconds: 900 },
   registerIp: { points: 10, windowSeconds: 3600 },
+  /** Mails per address from register, resendVerification and changeEmail (verification or "already registered"). */
   resendEmail: { points: 3, windowSeconds: 3600 },
   resendIp: { points: 10, windowSeconds: 3600 },
   resetEmail: { points: 3, windowSeconds: 3600 },
   resetIp: { points: 10, windowSeconds: 3600 },
+  changeEmailAccount: { points: 5, windowSeconds: 3600 },
 };
 
 const VERIFY_TTL_MS = 24 * 3600_000;
@@ -123,6 +132,9 @@ export class AccountService {
   ): Promise<void> {
     await this.limits.consume("registerIp", ipLimitKey(request.ip));
     const email = normalizeEmail(input.email);
+    // Every registration mails the address (a link, or "already registered"): it spends the address's
+    // mail budget, whether or not it has an account (no enumeration through the limiter).
+    await this.limits.consume("resendEmail", email);
     assertPasswordAcceptable(input.password);
     const displayName = normalizeDisplayName(input.displayName, email);
     const current = await this.terms.current();
@@ -362,8 +374,12 @@ export class AccountService {
   /** Sends a confirmation link to the new address; the change happens when it is followed. */
   async changeEmail(viewer: Viewer, rawNewEmail: string, password: string): Promise<string> {
     const newEmail = normalizeEmail(rawNewEmail, "newEmail");
+    // Each request mails two addresses: limited per account (before the password check, so it limits guesses
+    // too) and per new address, which shares the verification budget of register and resendVerification.
+    await this.limits.consume("changeEmailAccount", viewer.accountId);
     const account = await this.requirePassword(viewer.accountId, password, "password");
     if (newEmail === account.email) throw new BadUserInputError("This is already your address.", { field: "newEmail" });
+    await this.limits.consume("resendEmail", newEmail);
     await this.sendVerification(account.id, newEmail, "changeEmail");
     await this.mail.send(accountMails.emailChangeRequested(account.email, newEmail));
     return newEmail;

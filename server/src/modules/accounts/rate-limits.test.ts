@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ACCOUNT_LIMITS } from "./account.service.js";
-import { PASSWORD, errorCode, signIn, uniqueEmail } from "../../../test/factories.js";
+import { PASSWORD, errorCode, signIn, signedInUser, uniqueEmail } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
 import { startTestSmtp, type TestSmtp } from "../../../test/smtp.js";
 
@@ -245,5 +245,65 @@ describe("client address behind the trusted proxy", () => {
       signup_ip: string;
     }[];
     expect(row.signup_ip).toBe(v6);
+  });
+});
+
+const CHANGE_EMAIL = `mutation($input: ChangeEmailInput!) { changeEmail(input: $input) { pendingEmail } }`;
+
+describe("mail-sending rate limits (register, changeEmail)", () => {
+  const mailsTo = (email: string) => smtp.received.filter((m) => m.to.includes(email));
+  const registerFrom = (email: string, ip: string) =>
+    t.graphql(REGISTER, { input: { email, password: PASSWORD, acceptTermsVersion: 1 } }, from(ip));
+
+  it("refuses the 4th registration of one address within the hour, from any IP, and sends no more mail", async () => {
+    const { points, windowSeconds } = ACCOUNT_LIMITS.resendEmail;
+    // A new address (verification links) and one with a verified account ("already registered" notices).
+    const fresh = uniqueEmail("register-mail");
+    const taken = uniqueEmail("register-taken");
+    await t.app.services.accounts.createVerified(taken, PASSWORD);
+    for (const [n, email] of [fresh, taken].entries()) {
+      for (let i = 0; i < points; i++) {
+        expect(
+          (await registerFrom(email, `192.0.2.${100 + 10 * n + i}`)).body.errors,
+          `register ${i + 1}`,
+        ).toBeUndefined();
+      }
+      await expect.poll(() => mailsTo(email).length, { timeout: 10_000 }).toBe(points);
+      expectRateLimited(await registerFrom(email, `192.0.2.${109 + 10 * n}`), windowSeconds);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(mailsTo(fresh)).toHaveLength(points);
+    expect(mailsTo(taken)).toHaveLength(points);
+  });
+
+  it("refuses the 4th changeEmail to one address within the hour, and sends no more mail to it", async () => {
+    const { points, windowSeconds } = ACCOUNT_LIMITS.resendEmail;
+    const target = uniqueEmail("change-target");
+    const first = await signedInUser(t);
+    const second = await signedInUser(t);
+    const change = (user: typeof first) =>
+      t.graphql(CHANGE_EMAIL, { input: { newEmail: target, password: PASSWORD } }, user.headers);
+    for (let i = 0; i < points; i++) {
+      expect((await change(i < 2 ? first : second)).body.errors, `change ${i + 1}`).toBeUndefined();
+    }
+    await expect.poll(() => mailsTo(target).length, { timeout: 10_000 }).toBe(points);
+    // The budget belongs to the address, whichever account asks.
+    expectRateLimited(await change(first), windowSeconds);
+    expectRateLimited(await change(second), windowSeconds);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(mailsTo(target)).toHaveLength(points);
+  });
+
+  it("refuses an account's 6th changeEmail within the hour, whatever the addresses", async () => {
+    const { points, windowSeconds } = ACCOUNT_LIMITS.changeEmailAccount;
+    expect(points).toBe(5);
+    const user = await signedInUser(t);
+    const change = (newEmail: string) =>
+      t.graphql(CHANGE_EMAIL, { input: { newEmail, password: PASSWORD } }, user.headers);
+    for (let i = 0; i < points; i++) expect((await change(uniqueEmail("spread"))).body.errors).toBeUndefined();
+    const last = uniqueEmail("spread-last");
+    expectRateLimited(await change(last), windowSeconds);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(mailsTo(last)).toHaveLength(0);
   });
 });
