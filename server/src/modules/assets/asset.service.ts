@@ -94,6 +94,11 @@ export function taskFilesParams(files: TaskFiles): unknown[] {
   ];
 }
 
+/** Where a task's image `index` is stored: `<base>.png`, `<base>.preview.webp` and maybe `<base>.thumb.webp`. */
+function taskFileBase(task: { id: string; accountId: string }, index: number): string {
+  return `assets/${task.accountId}/${task.id}/${index}`;
+}
+
 /** Generated images: an original PNG plus WebP preview and thumbnail, made once at ingest. */
 export class AssetService {
   constructor(
@@ -140,19 +145,22 @@ export class AssetService {
       expiresAt: new Date(Date.now() + this.retention.days * DAY_MS),
     };
     // The images side by side (sharp's threads, the storage's own I/O): a task waits for the slowest of them.
-    await Promise.all(
+    // All settle before a failure is thrown, so a caller deleting the files after it finds them all written.
+    const written = await Promise.allSettled(
       images.map(async (image, index) => {
-        const base = `assets/${task.accountId}/${task.id}/${index}`;
+        const base = taskFileBase(task, index);
         const original = await this.original(image);
         const [preview, thumbnail] = await this.variants(original);
         // An image that fits the thumbnail's box has one WebP for both: one file, both keys pointing at it.
         const shared = preview === thumbnail;
         const thumbnailKey = shared ? `${base}.preview.webp` : `${base}.thumb.webp`;
-        await Promise.all([
+        const puts = await Promise.allSettled([
           this.storage.put(`${base}.png`, original.data, "image/png"),
           this.storage.put(`${base}.preview.webp`, preview, "image/webp"),
           shared ? null : this.storage.put(thumbnailKey, thumbnail, "image/webp"),
         ]);
+        const failedPut = puts.find((result) => result.status === "rejected");
+        if (failedPut) throw failedPut.reason;
         files.index[index] = index;
         files.width[index] = original.width;
         files.height[index] = original.height;
@@ -163,6 +171,8 @@ export class AssetService {
         files.thumbnailKey[index] = thumbnailKey;
       }),
     );
+    const failed = written.find((result) => result.status === "rejected");
+    if (failed) throw failed.reason;
     return files;
   }
 
@@ -204,6 +214,28 @@ export class AssetService {
   async discardTask(taskId: string): Promise<void> {
     const rows = await this.repo.find({ where: { taskId } });
     await this.retire(rows, AssetStatus.DELETED);
+  }
+
+  /**
+   * Deletes the files `writeTaskFiles` may have written for a task that ended without its rows (canceled
+   * while saving, or failed after writing): no row points at them, so nothing else ever would. Only for a
+   * task that can no longer succeed. Best effort: a file that is not there is fine.
+   */
+  async deleteTaskFiles(task: { id: string; accountId: string }, count: number): Promise<void> {
+    const keys = Array.from({ length: count }, (_, index) => taskFileBase(task, index)).flatMap((base) => [
+      `${base}.png`,
+      `${base}.preview.webp`,
+      `${base}.thumb.webp`,
+    ]);
+    await Promise.all(
+      keys.map((key) =>
+        this.storage
+          .delete(key)
+          .catch((err: unknown) =>
+            this.logger.warn({ err: (err as Error).message, taskId: task.id, key }, "could not delete a file"),
+          ),
+      ),
+    );
   }
 
   byTask(taskId: string): Promise<AssetEntity[]> {

@@ -87,6 +87,9 @@ export class TaskRunner {
     // Progress writes in flight. Each publishes the task as it re-reads it, so one still running when the task
     // ends would publish the final state a second time: the final update waits for them.
     const progressWrites: Promise<void>[] = [];
+    // Files of this task may be in the store (an earlier attempt, or this one from `writeTaskFiles` on):
+    // if the task then ends without its rows, they are deleted.
+    let mayHaveFiles = task.attempts > 1;
     try {
       const model = started.runner_model
         ? hydrate(this.db, GenerationModelEntity, started.runner_model as Record<string, unknown>, "json")
@@ -120,6 +123,7 @@ export class TaskRunner {
       );
       if (images.length !== task.count)
         throw new ProviderError("BAD_RESPONSE", "The provider returned too few images", true);
+      mayHaveFiles = true;
       const files = await this.assets.writeTaskFiles(task, images);
       await Promise.all(progressWrites);
       const [done] = await queryPrepared<Record<string, unknown>>(this.db, SUCCEEDED_SQL, [
@@ -131,10 +135,17 @@ export class TaskRunner {
         // The event carries the new asset rows (none when a rerun found them there already).
         this.tasks.publish(task, (done.runner_assets as Record<string, unknown>[] | null) ?? undefined);
         await this.tasks.emit(task, "task.succeeded");
+      } else {
+        // Canceled (or failed elsewhere) while the files were written: no row will ever point at them.
+        await this.discardFiles(task);
       }
     } catch (raw) {
       await Promise.all(progressWrites);
-      if (cancel.signal.aborted) return; // the cancel path already refunded and published
+      if (cancel.signal.aborted) {
+        // The cancel path already refunded and published.
+        if (mayHaveFiles) await this.discardFiles(task);
+        return;
+      }
       const error = timeout.aborted
         ? new ProviderError("TIMEOUT", "The generation took too long", false)
         : toProviderError(raw);
@@ -150,6 +161,7 @@ export class TaskRunner {
         throw error;
       }
       await this.fail(taskId, error.code, error.message);
+      if (mayHaveFiles) await this.discardFiles(task);
       if (!(raw instanceof ProviderError)) this.logger.error({ err: raw, taskId }, "task failed unexpectedly");
     } finally {
       this.running.delete(taskId);
@@ -157,6 +169,20 @@ export class TaskRunner {
       // SUCCEEDED round trip: the dispatch lock may be held by a creation of the account, and the event waits
       // for no lock (sent together, the event lag p99 at 200 tasks/s was three times as long).
       await this.tasks.dispatch(task.accountId);
+    }
+  }
+
+  /**
+   * Deletes the task's files when it ended canceled or failed (a task that succeeded, maybe in another run of
+   * the same job, keeps them: its rows point at them). Never throws: the task's end is already recorded.
+   */
+  private async discardFiles(task: TaskEntity): Promise<void> {
+    try {
+      const [row] = (await this.db.query(`SELECT status FROM task WHERE id = $1`, [task.id])) as { status: string }[];
+      if (row?.status !== "CANCELED" && row?.status !== "FAILED") return;
+      await this.assets.deleteTaskFiles(task, task.count);
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message, taskId: task.id }, "files of an ended task not deleted");
     }
   }
 
