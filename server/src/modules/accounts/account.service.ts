@@ -392,6 +392,7 @@ export class AccountService {
   async deleteAccount(viewer: Viewer, password: string): Promise<void> {
     const account = await this.requirePassword(viewer.accountId, password, "password");
     await this.db.transaction(async (manager) => {
+      await this.refuseLastAdmin(manager, account.id);
       // The sign-up address goes; within its first day only its digest stays, so that the per-IP sign-up
       // count (registration-policy.service.ts) still counts the account.
       await manager.query(
@@ -447,6 +448,23 @@ export class AccountService {
   }
 
   /**
+   * Throws CONFLICT when the account is the last live administrator (the installation would have nobody to
+   * run it). Takes the role lock first, so two admins demoting or deleting each other cannot leave none.
+   */
+  private async refuseLastAdmin(manager: EntityManager, accountId: string): Promise<void> {
+    await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended('account-roles', 0))`);
+    const [row] = (await manager.query(
+      `SELECT a.role = 'ADMIN' AND a.deleted_at IS NULL AS admin,
+              (SELECT count(*)::int FROM account WHERE role = 'ADMIN' AND deleted_at IS NULL) AS admins
+         FROM account a WHERE a.id = $1`,
+      [accountId],
+    )) as { admin: boolean; admins: number }[];
+    if (row?.admin && row.admins <= 1) {
+      throw new AppError("CONFLICT", "This is the last administrator: make another one first.");
+    }
+  }
+
+  /**
    * An administrator's change of an account's role; the last administrator cannot be demoted (the
    * installation would have nobody to run it). Takes effect on the account's next request.
    */
@@ -456,12 +474,7 @@ export class AccountService {
       await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended('account-roles', 0))`);
       const account = await manager.getRepository(AccountEntity).findOneBy({ id: accountId });
       if (!account || account.deletedAt) throw new NotFoundError("Account");
-      if (account.role === AccountRole.ADMIN && role !== AccountRole.ADMIN) {
-        const [{ n }] = (await manager.query(
-          `SELECT count(*)::int AS n FROM account WHERE role = 'ADMIN' AND deleted_at IS NULL`,
-        )) as { n: number }[];
-        if (n <= 1) throw new AppError("CONFLICT", "This is the last administrator: make another one first.");
-      }
+      if (role !== AccountRole.ADMIN) await this.refuseLastAdmin(manager, accountId);
       await manager.getRepository(AccountEntity).update({ id: accountId }, { role });
       return manager.getRepository(AccountEntity).findOneByOrFail({ id: accountId });
     });
