@@ -4,6 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { recharge, signedInUser, type SignedInUser } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
 import type { AssetService } from "../assets/asset.service.js";
+import type { ProviderRegistry } from "./provider-registry.js";
+import type { TaskService } from "./task.service.js";
 
 /**
  * A task's image files are written before the statement that records its success. A task canceled while
@@ -21,6 +23,8 @@ beforeAll(async () => {
 });
 afterEach(() => {
   delete (assets as Partial<AssetService>).writeTaskFiles;
+  delete (t.app.services.tasks as Partial<TaskService>).emit;
+  delete (t.app.services.providers as Partial<ProviderRegistry>).generate;
 });
 afterAll(() => t?.close());
 
@@ -89,5 +93,36 @@ describe("the image files of a task that ends without its images", () => {
     const rows = (await t.app.db.query(`SELECT storage_key FROM asset WHERE task_id = $1`, [id])) as unknown[];
     expect(rows).toHaveLength(2);
     expect((await filesOf(id)).length).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe("a cancel sent as soon as the task shows RUNNING", () => {
+  it("aborts the provider call (it is not lost while the runner announces the start)", async () => {
+    const tasks = t.app.services.tasks;
+    const realEmit = tasks.emit.bind(tasks);
+    // The cancel arrives while the runner emits `task.running`, and the worker has it before going on.
+    tasks.emit = async (task, type) => {
+      await realEmit(task, type);
+      if (type !== "task.running") return;
+      const canceled = await t.graphql<{ cancelTask: { task: { status: string } } }>(
+        `mutation($input: IdInput!) { cancelTask(input: $input) { task { status } } }`,
+        { input: { id: task.id } },
+        user.headers,
+      );
+      expect(canceled.body.data?.cancelTask.task.status).toBe("CANCELED");
+      await new Promise((r) => setTimeout(r, 300));
+    };
+    const providers = t.app.services.providers;
+    const realGenerate = providers.generate.bind(providers);
+    const signals: boolean[] = [];
+    providers.generate = (model, params, signal, onProgress) => {
+      signals.push(signal.aborted);
+      return realGenerate(model, params, signal, onProgress);
+    };
+    const id = await createTask();
+    await expect.poll(() => signals.length, { timeout: 20_000 }).toBe(1);
+    expect(signals).toEqual([true]);
+    expect(await statusOf(id)).toBe("CANCELED");
+    expect(await t.app.db.query(`SELECT id FROM asset WHERE task_id = $1`, [id])).toEqual([]);
   });
 });

@@ -77,11 +77,17 @@ export class TaskRunner {
     const [started] = await queryPrepared<Record<string, unknown>>(this.db, START_SQL, [taskId]);
     if (!started) return; // canceled or already finished: nothing to do
     let task = hydrate(this.db, TaskEntity, started);
-    this.tasks.publish(task);
-    await this.tasks.emit(task, "task.running");
-
+    // Registered before anything is awaited: a cancel sent as soon as the task shows RUNNING aborts it.
     const cancel = new AbortController();
     this.running.set(taskId, cancel);
+    this.tasks.publish(task);
+    try {
+      await this.tasks.emit(task, "task.running");
+    } catch (err) {
+      this.running.delete(taskId);
+      throw err;
+    }
+
     const timeout = AbortSignal.timeout(this.settings.timeoutMs);
     const signal = AbortSignal.any([cancel.signal, timeout]);
     // Progress writes in flight. Each publishes the task as it re-reads it, so one still running when the task
@@ -121,6 +127,8 @@ export class TaskRunner {
           );
         },
       );
+      // A provider that finished anyway: a cancel (or the timeout) meanwhile still wins.
+      signal.throwIfAborted();
       if (images.length !== task.count)
         throw new ProviderError("BAD_RESPONSE", "The provider returned too few images", true);
       mayHaveFiles = true;
