@@ -141,6 +141,7 @@ export const configSchema = z.object({
           priority: z.number().int().default(0),
           weight: z.number().positive().default(1),
           timeoutMs: z.number().int().min(1000).max(3_600_000).default(120_000),
+          allowPrivateImageUrls: z.boolean().default(false),
         }),
       ),
     )

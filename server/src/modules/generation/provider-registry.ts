@@ -18,6 +18,8 @@ export interface UpstreamChannelConfig {
   priority: number;
   weight: number;
   timeoutMs: number;
+  /** Image URLs the upstream answers may point at private addresses (a storage host on the operator's network). */
+  allowPrivateImageUrls: boolean;
 }
 
 /**
@@ -34,7 +36,12 @@ export class ProviderRegistry {
     this.local = new LocalProvider({ stepDelayMs: options.localStepDelayMs });
     this.upstream = options.upstream.map((c) => ({
       ...c,
-      provider: new OpenAIProvider({ baseUrl: c.baseUrl, apiKey: c.apiKey, timeoutMs: c.timeoutMs }),
+      provider: new OpenAIProvider({
+        baseUrl: c.baseUrl,
+        apiKey: c.apiKey,
+        timeoutMs: c.timeoutMs,
+        allowPrivateImageUrls: c.allowPrivateImageUrls,
+      }),
     }));
   }
 

@@ -88,8 +88,16 @@ function params(overrides: Partial<GenerateParams> = {}): GenerateParams {
   };
 }
 
-function provider(options: { apiKey?: string; timeoutMs?: number } = {}) {
-  return new OpenAIProvider({ baseUrl, apiKey: options.apiKey ?? KEY, timeoutMs: options.timeoutMs ?? 5_000 });
+function provider(
+  options: { apiKey?: string; timeoutMs?: number; maxImageBytes?: number; allowPrivateImageUrls?: boolean } = {},
+) {
+  return new OpenAIProvider({
+    baseUrl,
+    apiKey: options.apiKey ?? KEY,
+    timeoutMs: options.timeoutMs ?? 5_000,
+    maxImageBytes: options.maxImageBytes,
+    allowPrivateImageUrls: options.allowPrivateImageUrls,
+  });
 }
 
 async function rejection(promise: Promise<unknown>): Promise<ProviderError> {
@@ -288,5 +296,168 @@ describe("OpenAIProvider", () => {
     const upstream = provider();
     expect(JSON.stringify(upstream)).not.toContain(KEY);
     expect(String(Object.values(upstream))).not.toContain(KEY);
+  });
+});
+
+/**
+ * A second server on loopback, on another origin than the API: where an upstream's answer could point to
+ * reach the worker's own network. It counts every request it gets (a refused address gets none).
+ */
+describe("image URLs named by the upstream", () => {
+  let storage: Server;
+  let storageUrl: string;
+  let storageHits: { path: string; authorization?: string }[];
+  let storageHandler: (req: IncomingMessage, res: ServerResponse) => void;
+
+  beforeAll(async () => {
+    storage = createServer((req, res) => {
+      storageHits.push({ path: req.url ?? "/", authorization: req.headers.authorization });
+      storageHandler(req, res);
+    });
+    await new Promise<void>((resolve) => storage.listen(0, "127.0.0.1", resolve));
+    storageUrl = `http://127.0.0.1:${(storage.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    storage.closeAllConnections();
+    await new Promise((resolve) => storage.close(resolve));
+  });
+  beforeEach(() => {
+    storageHits = [];
+    storageHandler = (_req, res) => res.writeHead(404).end();
+  });
+
+  it.each([
+    ["loopback on another origin", () => `${storageUrl}/a.png`],
+    ["a name resolving to loopback", () => `${storageUrl.replace("127.0.0.1", "localhost")}/a.png`],
+    ["a private network", () => "http://10.0.0.1/x.png"],
+    ["the cloud metadata address", () => "http://169.254.169.254/latest/meta-data/"],
+    ["IPv6 loopback", () => `http://[::1]:${new URL(storageUrl).port}/a.png`],
+  ])("refuses %s before connecting, as a final BAD_RESPONSE", async (_label, url) => {
+    const image = await png("#445566");
+    storageHandler = (_req, res) => res.writeHead(200, { "content-type": "image/png" }).end(image);
+    handler = (_req, res) => json(res, 200, { data: [{ url: url() }] });
+    const started = performance.now();
+    const failure = await rejection(provider().generate(params(), never(), () => undefined));
+    expect([failure.code, failure.transient]).toEqual(["BAD_RESPONSE", false]);
+    expect(storageHits).toEqual([]);
+    // Refused at lookup, not after a connection attempt that times out.
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it.each([
+    ["refuses the next hop", false, "BAD_RESPONSE", []],
+    ["with allowPrivateImageUrls, follows it without sending the key", true, null, [{ path: "/inner" }]],
+  ])(
+    "checks a redirect from the configured server to another origin again: %s",
+    async (_label, allowPrivateImageUrls, code, hits) => {
+      const image = await png("#556677");
+      storageHandler = (_req, res) => res.writeHead(200, { "content-type": "image/png" }).end(image);
+      handler = (req, res) =>
+        req.method === "GET"
+          ? void res.writeHead(302, { location: `${storageUrl}/inner` }).end()
+          : json(res, 200, { data: [{ url: "/redirect" }] });
+      const result = await provider({ allowPrivateImageUrls })
+        .generate(params(), never(), () => undefined)
+        .then(
+          () => null,
+          (e: unknown) => e as ProviderError,
+        );
+      expect(result?.code ?? null).toBe(code);
+      expect(storageHits.map((h) => ({ path: h.path, authorization: h.authorization }))).toEqual(
+        hits.map((h) => ({ ...h, authorization: undefined })),
+      );
+      // The configured server got the key for the first hop (relative URL on its own origin).
+      expect(received.find((r) => r.method === "GET")?.headers.authorization).toBe(`Bearer ${KEY}`);
+    },
+  );
+
+  it("with allowPrivateImageUrls, downloads from another origin on the network, following a redirect, without the key", async () => {
+    const image = await png("#778899");
+    storageHandler = (req, res) => {
+      if (req.url === "/moved.png") return res.writeHead(302, { location: "/a.png" }).end();
+      res.writeHead(200, { "content-type": "image/png" }).end(image);
+    };
+    handler = (_req, res) => json(res, 200, { data: [{ url: `${storageUrl}/moved.png` }] });
+    const [result] = await provider({ allowPrivateImageUrls: true }).generate(params(), never(), () => undefined);
+    expect(result!.data.equals(image)).toBe(true);
+    expect(storageHits).toEqual(
+      [{ path: "/moved.png" }, { path: "/a.png" }].map((h) => ({ ...h, authorization: undefined })),
+    );
+  });
+
+  it("refuses an image download larger than the limit while it streams (chunked, no content-length)", async () => {
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    let written = 0;
+    storageHandler = (_req, res) => {
+      res.writeHead(200, { "content-type": "image/png" });
+      const write = () => {
+        // 64 MB if nobody stops it.
+        while (written < 64 * 1024 * 1024 && !res.destroyed) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once("drain", write);
+        }
+        res.end();
+      };
+      write();
+    };
+    handler = (_req, res) => json(res, 200, { data: [{ url: `${storageUrl}/big.png` }] });
+    const failure = await rejection(
+      provider({ allowPrivateImageUrls: true, maxImageBytes: 256 * 1024 }).generate(params(), never(), () => undefined),
+    );
+    expect(failure.code).toBe("BAD_RESPONSE");
+    expect(written).toBeLessThan(16 * 1024 * 1024);
+  });
+});
+
+describe("response size limits", () => {
+  it("refuses a JSON answer larger than the limit while it streams (chunked, no content-length)", async () => {
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    let written = 0;
+    handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write('{"data":[{"b64_json":"');
+      const write = () => {
+        while (written < 64 * 1024 * 1024 && !res.destroyed) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once("drain", write);
+        }
+        res.end('"}]}');
+      };
+      write();
+    };
+    const failure = await rejection(
+      provider({ maxImageBytes: 256 * 1024 }).generate(params(), never(), () => undefined),
+    );
+    expect([failure.code, failure.transient]).toEqual(["BAD_RESPONSE", true]);
+    expect(written).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it("refuses a b64_json image larger than the limit", async () => {
+    const image = await png("#123123");
+    handler = (_req, res) => json(res, 200, { data: [{ b64_json: image.toString("base64") }] });
+    const failure = await rejection(
+      provider({ maxImageBytes: image.length - 1 }).generate(params(), never(), () => undefined),
+    );
+    expect(failure.code).toBe("BAD_RESPONSE");
+    await provider({ maxImageBytes: image.length }).generate(params(), never(), () => undefined);
+  });
+
+  it("reads only the start of an endless error answer", async () => {
+    let written = 0;
+    handler = (_req, res) => {
+      res.writeHead(500, { "content-type": "text/html" });
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      const write = () => {
+        while (written < 64 * 1024 * 1024 && !res.destroyed) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once("drain", write);
+        }
+        res.end();
+      };
+      write();
+    };
+    const failure = await rejection(provider().generate(params(), never(), () => undefined));
+    expect([failure.code, failure.transient]).toEqual(["UPSTREAM_ERROR", true]);
+    expect(written).toBeLessThan(16 * 1024 * 1024);
   });
 });

@@ -1,3 +1,6 @@
+import http from "node:http";
+import https from "node:https";
+import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from "request-filtering-agent";
 import {
   detectImageType,
   ProviderError,
@@ -16,9 +19,21 @@ export interface OpenAIProviderOptions {
   apiKey: string;
   /** Budget for the whole call: request, response body and downloads of `url` items. */
   timeoutMs?: number;
-  /** Largest single image accepted from a `url` item. */
+  /** Largest single image accepted, from a `url` or a `b64_json` item; the JSON answer is capped accordingly. */
   maxImageBytes?: number;
+  /**
+   * Download `url` items from private, loopback, link-local and metadata addresses too (default: refused, at
+   * connect time). URLs on the base URL's own origin are always allowed: that server is the configured one.
+   */
+  allowPrivateImageUrls?: boolean;
 }
+
+/** Redirects followed for one image download; each hop is checked again. */
+const MAX_REDIRECTS = 3;
+/** What an error answer is read for: its JSON `error` object, never more. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+/** Room for the JSON around the images in an answer. */
+const ENVELOPE_BYTES = 64 * 1024;
 
 interface UpstreamError {
   code?: unknown;
@@ -34,12 +49,21 @@ export class OpenAIProvider implements ImageProvider {
   readonly #apiKey: string;
   private readonly timeoutMs: number;
   private readonly maxImageBytes: number;
+  private readonly baseOrigin: string;
+  /** Null when private addresses are allowed: Node's default agents then connect anywhere. */
+  private readonly filteringAgents: { http: http.Agent; https: https.Agent } | null;
 
   constructor(options: OpenAIProviderOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, "");
+    this.baseOrigin = new URL(this.baseUrl).origin;
     this.#apiKey = options.apiKey;
     this.timeoutMs = options.timeoutMs ?? 120_000;
     this.maxImageBytes = options.maxImageBytes ?? 50 * 1024 * 1024;
+    // The agents check the address actually connected to (after DNS), as webhook deliveries do.
+    const filter = { allowPrivateIPAddress: false, allowMetaIPAddress: false, keepAlive: false };
+    this.filteringAgents = options.allowPrivateImageUrls
+      ? null
+      : { http: new RequestFilteringHttpAgent(filter), https: new RequestFilteringHttpsAgent(filter) };
   }
 
   async generate(params: GenerateParams, signal: AbortSignal, onProgress: ProgressCallback): Promise<GeneratedImage[]> {
@@ -49,8 +73,16 @@ export class OpenAIProvider implements ImageProvider {
     const combined = AbortSignal.any([signal, timeout]);
     try {
       const response = await fetch(this.endpoint(params), { ...this.request(params), signal: combined });
-      if (!response.ok) throw this.errorFor(response, await response.text().catch(() => ""));
-      const payload = parseJson(await response.text());
+      if (!response.ok) {
+        const body = await readUpTo(response, MAX_ERROR_BODY_BYTES).catch(() => null);
+        throw this.errorFor(response, body?.data.toString("utf8") ?? "");
+      }
+      // Every image base64-encoded at its largest, plus the JSON around them: anything longer is refused
+      // while it streams, before it can fill the memory.
+      const limit = Math.ceil(this.maxImageBytes / 3) * 4 * params.count + ENVELOPE_BYTES;
+      const body = await readUpTo(response, limit);
+      if (body.truncated) throw badResponse("The image provider sent a response that is too large");
+      const payload = parseJson(body.data.toString("utf8"));
       onProgress(0.5);
       const data = (payload as { data?: unknown } | null)?.data;
       if (!Array.isArray(data) || data.length !== params.count) {
@@ -159,36 +191,119 @@ export class OpenAIProvider implements ImageProvider {
   private async readImage(item: unknown, signal: AbortSignal): Promise<GeneratedImage> {
     const { b64_json: b64, url } = (item ?? {}) as { b64_json?: unknown; url?: unknown };
     let data: Buffer;
-    if (typeof b64 === "string") data = Buffer.from(b64, "base64");
-    else if (typeof url === "string") data = await this.download(url, signal);
+    if (typeof b64 === "string") {
+      data = Buffer.from(b64, "base64");
+      if (data.length > this.maxImageBytes) throw badResponse("A generated image is too large");
+    } else if (typeof url === "string") data = await this.download(url, signal);
     else throw badResponse("The image provider returned an item without an image");
     const contentType = detectImageType(data);
     if (!contentType) throw badResponse("The image provider returned something that is not an image");
     return { data, contentType };
   }
 
+  /**
+   * A `url` item names any address the upstream chooses: outside the base URL's origin, private, loopback,
+   * link-local and metadata addresses are refused at connect time (unless allowed), redirects are checked
+   * again at every hop, and the body is capped while it streams.
+   */
   private async download(address: string, signal: AbortSignal): Promise<Buffer> {
-    let url: URL;
-    try {
-      url = new URL(address, `${this.baseUrl}/`);
-    } catch {
-      throw badResponse("The image provider returned an invalid image URL");
+    let url = imageUrl(address, `${this.baseUrl}/`);
+    // The configured server is trusted (and gets the key) only as long as every hop stays on its origin.
+    let onBase = url.origin === this.baseOrigin;
+    for (let hop = 0; ; hop++) {
+      const headers: Record<string, string> = {};
+      // The key only goes back to the server it belongs to; image URLs often point at a storage host.
+      if (onBase && this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`;
+      const response = await this.get(url, headers, onBase, signal);
+      const status = response.statusCode ?? 0;
+      if (status >= 300 && status < 400 && response.headers.location) {
+        response.destroy();
+        if (hop >= MAX_REDIRECTS) throw badResponse("The image provider redirected a download too often");
+        url = imageUrl(response.headers.location, url);
+        onBase = onBase && url.origin === this.baseOrigin;
+        continue;
+      }
+      const declared = Number(response.headers["content-length"] ?? "0");
+      if (status < 200 || status >= 300 || declared > this.maxImageBytes) {
+        response.destroy();
+        throw badResponse("Could not download a generated image");
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      try {
+        for await (const chunk of response as AsyncIterable<Buffer>) {
+          size += chunk.length;
+          if (size > this.maxImageBytes) {
+            response.destroy();
+            throw badResponse("A generated image is too large");
+          }
+          chunks.push(chunk);
+        }
+      } catch (error) {
+        if (error instanceof ProviderError || signal.aborted) throw error;
+        throw badResponse("Could not download a generated image");
+      }
+      return Buffer.concat(chunks);
     }
-    if (url.protocol !== "https:" && url.protocol !== "http:") {
-      throw badResponse("The image provider returned an invalid image URL");
+  }
+
+  /** One GET, no redirect followed; the filtering agent refuses a private address before connecting. */
+  private get(
+    url: URL,
+    headers: Record<string, string>,
+    trusted: boolean,
+    signal: AbortSignal,
+  ): Promise<http.IncomingMessage> {
+    const isHttps = url.protocol === "https:";
+    const agents = trusted ? null : this.filteringAgents;
+    const agent = agents ? (isHttps ? agents.https : agents.http) : undefined;
+    return new Promise((resolve, reject) => {
+      const request = (isHttps ? https : http).request(url, { method: "GET", headers, agent, signal }, resolve);
+      request.on("error", (error) => {
+        if (signal.aborted) return reject(error);
+        // request-filtering-agent's refusal: "DNS lookup … is not allowed". Asking again gives the same URL.
+        if (/is not allowed/.test(error.message)) {
+          return reject(
+            new ProviderError("BAD_RESPONSE", "The image provider returned an image URL on a private address", false),
+          );
+        }
+        reject(badResponse("Could not download a generated image"));
+      });
+      request.end();
+    });
+  }
+}
+
+/** An http(s) URL, relative ones resolved against `base`. */
+function imageUrl(address: string, base: string | URL): URL {
+  let url: URL;
+  try {
+    url = new URL(address, base);
+  } catch {
+    throw badResponse("The image provider returned an invalid image URL");
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw badResponse("The image provider returned an invalid image URL");
+  }
+  return url;
+}
+
+/** The body up to `limit` bytes; `truncated` when there was more (the rest is not read: the stream is canceled). */
+async function readUpTo(response: Response, limit: number): Promise<{ data: Buffer; truncated: boolean }> {
+  const reader = response.body?.getReader();
+  if (!reader) return { data: Buffer.alloc(0), truncated: false };
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return { data: Buffer.concat(chunks), truncated: false };
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      chunks.push(value.subarray(0, value.length - (size - limit)));
+      return { data: Buffer.concat(chunks), truncated: true };
     }
-    // The key only goes back to the server it belongs to; image URLs often point at a storage host.
-    const headers: Record<string, string> = {};
-    if (this.#apiKey && url.origin === new URL(this.baseUrl).origin) headers.authorization = `Bearer ${this.#apiKey}`;
-    const response = await fetch(url, { headers, signal });
-    const declared = Number(response.headers.get("content-length") ?? "0");
-    if (!response.ok || declared > this.maxImageBytes) {
-      await response.body?.cancel().catch(() => undefined);
-      throw badResponse("Could not download a generated image");
-    }
-    const data = Buffer.from(await response.arrayBuffer());
-    if (data.length > this.maxImageBytes) throw badResponse("A generated image is too large");
-    return data;
+    chunks.push(value);
   }
 }
 
