@@ -68,15 +68,25 @@ export class UploadService {
     });
   }
 
-  /** Deletes uploads no task used within `maxAgeMs` (files first, then rows). */
+  /**
+   * Deletes uploads no task used within `maxAgeMs`: rows first, then files. A task claims an upload by
+   * setting `used_at` on its row, so a row still unclaimed when it is deleted can never be claimed after, and
+   * an upload claimed meanwhile keeps both its row and its file.
+   */
   async deleteUnused(maxAgeMs: number): Promise<number> {
-    const stale = (await this.db.query(
-      `SELECT id, storage_key FROM upload WHERE used_at IS NULL AND created_at < now() - make_interval(secs => $1) LIMIT 1000`,
+    const [stale] = (await this.db.query(
+      `DELETE FROM upload WHERE id IN (
+         SELECT id FROM upload WHERE used_at IS NULL AND created_at < now() - make_interval(secs => $1) LIMIT 1000)
+         AND used_at IS NULL
+       RETURNING storage_key`,
       [maxAgeMs / 1000],
-    )) as { id: string; storage_key: string }[];
+    )) as [{ storage_key: string }[], number];
     for (const upload of stale) {
-      await this.storage.delete(upload.storage_key);
-      await this.db.query(`DELETE FROM upload WHERE id = $1 AND used_at IS NULL`, [upload.id]);
+      await this.storage
+        .delete(upload.storage_key)
+        .catch((err: unknown) =>
+          this.logger.warn({ err: (err as Error).message, key: upload.storage_key }, "could not delete an upload"),
+        );
     }
     if (stale.length) this.logger.info({ count: stale.length }, "deleted unused uploads");
     return stale.length;

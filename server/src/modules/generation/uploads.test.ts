@@ -144,6 +144,50 @@ describe("POST /api/uploads", () => {
     expect(await t.app.services.assets.storage.size(row.storage_key)).toBeNull();
   });
 
+  it("keeps the file of an upload a task claims while the cleanup runs (rows go first, then files)", async () => {
+    const claimed = (await upload(await image("png"))).body.id!;
+    const unclaimed = (await upload(await image("png"))).body.id!;
+    await t.app.db.query(`UPDATE upload SET created_at = now() - interval '25 hours' WHERE id = ANY($1::uuid[])`, [
+      [claimed, unclaimed],
+    ]);
+    const keyOf = async (id: string) =>
+      ((await t.app.db.query(`SELECT storage_key FROM upload WHERE id = $1`, [id])) as { storage_key: string }[])[0]
+        .storage_key;
+    const keys = { claimed: await keyOf(claimed), unclaimed: await keyOf(unclaimed) };
+    // A task claims the first upload just as the cleanup deletes its first file (the race with createTask).
+    const storage = t.app.services.assets.storage;
+    const realDelete = storage.delete.bind(storage);
+    let claims = 0;
+    storage.delete = async (key) => {
+      if (claims++ === 0) await t.app.db.query(`UPDATE upload SET used_at = now() WHERE id = $1`, [claimed]);
+      return realDelete(key);
+    };
+    try {
+      await t.app.services.uploads.deleteUnused(24 * 3_600_000);
+    } finally {
+      delete (storage as Partial<typeof storage>).delete;
+    }
+    expect(claims).toBeGreaterThan(0);
+    // Whatever the order: an upload whose row is left has its file, and one without a row has none.
+    for (const [id, key] of [
+      [claimed, keys.claimed],
+      [unclaimed, keys.unclaimed],
+    ]) {
+      const row = (await t.app.db.query(`SELECT id FROM upload WHERE id = $1`, [id])) as unknown[];
+      expect(await storage.size(key)).toEqual(row.length ? expect.any(Number) : null);
+    }
+    expect(await storage.size(keys.unclaimed)).toBeNull();
+
+    // An upload claimed before the cleanup keeps its row and its file.
+    const used = (await upload(await image("png"))).body.id!;
+    await t.app.db.query(
+      `UPDATE upload SET created_at = now() - interval '25 hours', used_at = now() - interval '24 hours' WHERE id = $1`,
+      [used],
+    );
+    await t.app.services.uploads.deleteUnused(24 * 3_600_000);
+    expect(await storage.size(await keyOf(used))).toEqual(expect.any(Number));
+  });
+
   it("stores polyglots (PNG with markup in a tEXt chunk or after IEND, JPEG with a markup comment) as clean PNGs", async () => {
     const png = await image("png");
     const ihdrEnd = 8 + 25; // signature, then the IHDR chunk (13 bytes of data)
