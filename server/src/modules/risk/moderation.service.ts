@@ -167,11 +167,7 @@ export class ModerationService {
     return null;
   }
 
-  /**
-   * BLOCK throws CONTENT_REJECTED (recorded); REVIEW is answered for the caller to hold the task. The negative
-   * prompt is judged too, on its own (rules, then the classifier), since it reaches the upstream model as
-   * text; the most severe of the two decisions counts.
-   */
+  /** BLOCK throws CONTENT_REJECTED (recorded); REVIEW is answered for the caller to hold the task. */
   async checkPrompt(input: {
     accountId: string;
     taskId?: string;
@@ -181,14 +177,7 @@ export class ModerationService {
     manager?: EntityManager;
   }): Promise<Decision | null> {
     const text = input.negativePrompt ? `${input.prompt}\n${input.negativePrompt}` : input.prompt;
-    // Each text alone: joined, the end of one and the start of the other could form a phrase neither holds.
-    const texts = [input.prompt, input.negativePrompt?.trim()].filter((t): t is string => !!t);
-    let decision: Decision | null = null;
-    for (const part of texts) {
-      const verdict = (await this.decide(part, input.manager)) ?? (await this.classifyPrompt(part));
-      if (verdict && (!decision || verdict.action === ModerationAction.BLOCK)) decision = verdict;
-      if (decision?.action === ModerationAction.BLOCK) break;
-    }
+    const decision = (await this.decide(input.prompt, input.manager)) ?? (await this.classifyPrompt(input.prompt));
     if (!decision) return null;
     // A held task is created right after this answer: its event points at it; a blocked one has no task.
     const taskId = decision.action === ModerationAction.REVIEW ? (input.taskId ?? null) : null;

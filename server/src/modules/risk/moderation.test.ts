@@ -228,65 +228,6 @@ describe("review", () => {
   });
 });
 
-describe("the negative prompt", () => {
-  // It reaches an upstream model as text ("Avoid: …"), so it is judged like the prompt.
-  const WITH_NEGATIVE = `mutation($prompt: String!, $negative: String) { createTask(input: { prompt: $prompt, negativePrompt: $negative, model: "novart-sketch", width: 512, height: 512, count: 1 }) { task { id status } } }`;
-
-  it("is refused with CONTENT_REJECTED when it matches a blocking rule, charging nothing", async () => {
-    const author = await signedInUser(t);
-    await recharge(t, author.account.id, 100);
-    const before = await t.app.services.ledger.balance(author.account.id);
-    const res = await t.graphql(
-      WITH_NEGATIVE,
-      { prompt: "a lighthouse at dusk", negative: "blurry, a scanned passport of John" },
-      author.headers,
-    );
-    expect(res.body.errors?.[0].extensions).toMatchObject({ code: "CONTENT_REJECTED", category: "IDENTITY_DOCUMENTS" });
-    expect(await t.app.services.ledger.balance(author.account.id)).toEqual(before);
-    const tasks = (await t.app.db.query(`SELECT count(*)::int AS n FROM task WHERE account_id = $1`, [
-      author.account.id,
-    ])) as { n: number }[];
-    expect(tasks[0].n).toBe(0);
-    const events = (await t.app.db.query(`SELECT action, category FROM moderation_event WHERE account_id = $1`, [
-      author.account.id,
-    ])) as unknown[];
-    expect(events).toEqual([{ action: "BLOCK", category: "IDENTITY_DOCUMENTS" }]);
-  });
-
-  it("holds the task for review when it matches a REVIEW rule", async () => {
-    const author = await signedInUser(t);
-    await recharge(t, author.account.id, 100);
-    const res = await t.graphql<{ createTask: { task: { status: string } } }>(
-      WITH_NEGATIVE,
-      { prompt: "a lighthouse at dusk", negative: "a nude figure" },
-      author.headers,
-    );
-    expect(res.body.data?.createTask.task.status).toBe("PENDING_REVIEW");
-  });
-
-  it("blocks when the prompt is held but the negative prompt is blocked (the most severe decision counts)", async () => {
-    const author = await signedInUser(t);
-    await recharge(t, author.account.id, 100);
-    const res = await t.graphql(
-      WITH_NEGATIVE,
-      { prompt: "a nude figure study in charcoal", negative: "a scanned passport" },
-      author.headers,
-    );
-    expect(res.body.errors?.[0].extensions?.code).toBe("CONTENT_REJECTED");
-  });
-
-  it("lets an ordinary negative prompt through", async () => {
-    const author = await signedInUser(t);
-    await recharge(t, author.account.id, 100);
-    const res = await t.graphql<{ createTask: { task: { status: string } } }>(
-      WITH_NEGATIVE,
-      { prompt: "a lighthouse at dusk", negative: "blurry, low contrast, text" },
-      author.headers,
-    );
-    expect(res.body.data?.createTask.task.status).toBe("QUEUED");
-  });
-});
-
 describe("rules administration", () => {
   it("lets admins add rules (moderators may test prompts but not edit rules)", async () => {
     const admin = await signedInUser(t, { role: AccountRole.ADMIN });
