@@ -22,6 +22,7 @@ import type { NewSession, SessionService } from "./session.service.js";
 import type { TermsService } from "./terms.service.js";
 import type { Viewer } from "./viewer.js";
 import { InviteRequiredError, signupIpDigest, type RegistrationPolicyService } from "./registration-policy.service.js";
+import { eraseAccountText } from "../risk/erasure.js";
 
 export type AccountLimit =
   | "signInIp"
@@ -417,6 +418,8 @@ export class AccountService {
       ]);
       await manager.query(`DELETE FROM message WHERE account_id = $1`, [account.id]);
       await manager.query(`DELETE FROM account_token WHERE account_id = $1`, [account.id]);
+      // Prompt excerpts, limit request reasons and appeals the account wrote (risk tables).
+      await eraseAccountText(manager, account.id);
     });
     this.sessions.announce({ accountId: account.id, sessionIds: "ALL", apiKeyIds: "ALL" });
     for (const hook of this.hooks.onAccountDeleted ?? []) await hook(account.id);
