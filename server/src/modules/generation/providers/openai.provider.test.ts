@@ -132,7 +132,7 @@ describe("OpenAIProvider", () => {
     // GPT image models reject `response_format`, and no unknown field (such as the seed) is sent.
     expect(JSON.parse(req!.body.toString())).toEqual({
       model: "gpt-image-1",
-      prompt: "a lighthouse in a storm\n\nAvoid: blur",
+      prompt: "a lighthouse in a storm",
       n: 2,
       size: "1536x1024",
     });
@@ -163,7 +163,7 @@ describe("OpenAIProvider", () => {
     // Multipart serialisation turns newlines into CRLF, as browsers do.
     const fields = ["prompt", "model", "n", "size"].map((k) => [k, String(form.get(k)).replace(/\r\n/g, "\n")]);
     expect(Object.fromEntries(fields)).toEqual({
-      prompt: "a lighthouse in a storm\n\nAvoid: text",
+      prompt: "a lighthouse in a storm",
       model: "gpt-image-1",
       n: "1",
       size: "1024x1024",

@@ -109,9 +109,10 @@ export class OpenAIProvider implements ImageProvider {
   private request(params: GenerateParams): RequestInit {
     const headers: Record<string, string> = { accept: "application/json" };
     if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`;
-    const negative = params.negativePrompt?.trim();
-    // The API has no negative-prompt field; the seed is not sent either, since servers reject unknown fields.
-    const prompt = negative ? `${params.prompt}\n\nAvoid: ${negative}` : params.prompt;
+    // The API has no negative-prompt field, and the negative prompt is not moderated like a prompt (people list
+    // what they want to avoid: "nsfw, blurry"), so it is not sent as text either: an instruction written there
+    // would reach the model unchecked. The seed is not sent, since servers reject unknown fields.
+    const prompt = params.prompt;
     const size = `${params.width}x${params.height}`;
     // GPT image models always answer in base64 and reject `response_format`; older ones default to URLs.
     const responseFormat = acceptsResponseFormat(params.model) ? "b64_json" : undefined;
