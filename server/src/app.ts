@@ -238,7 +238,10 @@ export function createServices({ db, redis, pubsub, logger, queues }: Infrastruc
       moderation.checkImage(accountId, png, "image/png"),
     ),
     tasks,
-    runner: new TaskRunner(db, tasks, providers, assets, pubsub, logger, { timeoutMs: config.TASK_TIMEOUT_MS }),
+    runner: new TaskRunner(db, tasks, providers, assets, pubsub, logger, {
+      timeoutMs: config.TASK_TIMEOUT_MS,
+      maxStarts: config.TASK_ATTEMPTS + 2,
+    }),
     providers,
     providerStats: new ProviderStatsBoard(redis, config.REDIS_PREFIX),
     mail,

@@ -15,7 +15,7 @@ import type { TaskService } from "./task.service.js";
 const START_SQL = `WITH t AS (
     UPDATE task SET status = 'RUNNING', started_at = coalesce(started_at, now()), progress = 0,
            attempts = attempts + 1, version = version + 1, updated_at = now()
-     WHERE id = $1 AND status IN ('QUEUED', 'RUNNING') RETURNING *)
+     WHERE id = $1 AND status IN ('QUEUED', 'RUNNING') AND attempts < $2 RETURNING *)
   SELECT t.*, (SELECT row_to_json(m) FROM generation_model m WHERE m.id = t.model_id) AS runner_model FROM t`;
 
 /**
@@ -33,6 +33,12 @@ const PROGRESS_INTERVAL_MS = 250;
 
 export interface RunnerSettings {
   timeoutMs: number;
+  /**
+   * Starts a task may have in all: its attempts, plus the restarts of runs whose worker died (a stalled job
+   * is run again). A task that keeps killing its worker (an image that exhausts its memory) ends FAILED and
+   * refunded instead of being picked up for ever.
+   */
+  maxStarts: number;
 }
 
 /**
@@ -74,8 +80,11 @@ export class TaskRunner {
     const { taskId } = job.data;
     // RUNNING, the task as it is now and its model in one round trip (a prepared statement): the task row
     // and model row are what a re-read after the update would answer.
-    const [started] = await queryPrepared<Record<string, unknown>>(this.db, START_SQL, [taskId]);
-    if (!started) return; // canceled or already finished: nothing to do
+    const [started] = await queryPrepared<Record<string, unknown>>(this.db, START_SQL, [
+      taskId,
+      this.settings.maxStarts,
+    ]);
+    if (!started) return this.giveUpIfWorn(taskId); // canceled or already finished: nothing to do
     let task = hydrate(this.db, TaskEntity, started);
     // Registered before anything is awaited: a cancel sent as soon as the task shows RUNNING aborts it.
     const cancel = new AbortController();
@@ -178,6 +187,23 @@ export class TaskRunner {
       // for no lock (sent together, the event lag p99 at 200 tasks/s was three times as long).
       await this.tasks.dispatch(task.accountId);
     }
+  }
+
+  /** A task that is still to run but has had all its starts (its runs died with their worker) fails, refunded. */
+  private async giveUpIfWorn(taskId: string): Promise<void> {
+    const [row] = (await this.db.query(`SELECT status, attempts FROM task WHERE id = $1`, [
+      taskId,
+    ])) as { status: string; attempts: number }[];
+    if (!row || (row.status !== "QUEUED" && row.status !== "RUNNING") || row.attempts < this.settings.maxStarts) return;
+    this.logger.warn({ taskId, attempts: row.attempts }, "task given up: its runs kept ending with their worker");
+    await this.fail(
+      taskId,
+      "WORKER_LOST",
+      `The task stopped the worker running it ${row.attempts} times, so it was given up.`,
+    );
+    const task = await this.db.getRepository(TaskEntity).findOneByOrFail({ id: taskId });
+    await this.discardFiles(task);
+    await this.tasks.dispatch(task.accountId);
   }
 
   /**
