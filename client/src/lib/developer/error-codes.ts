@@ -117,4 +117,8 @@ export const TASK_ERROR_CODES: readonly ErrorCodeDoc[] = [
     code: "MISCONFIGURED",
     meaning: "The model is not set up correctly on this server: an administrator has to fix it.",
   },
+  {
+    code: "WORKER_LOST",
+    meaning: "Every run of the task ended with the worker running it (a crash), so it was given up.",
+  },
 ];

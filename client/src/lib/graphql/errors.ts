@@ -30,6 +30,7 @@ const MESSAGES: Record<string, string> = {
   UPSTREAM_ERROR: "The image service had a problem.",
   BAD_RESPONSE: "The image service sent an answer we could not use.",
   MISCONFIGURED: "This model is not set up correctly. An administrator has to fix it.",
+  WORKER_LOST: "The task kept stopping the server that ran it, so it was given up.",
   // Credits: redeeming codes and recharge cards.
   INVALID_CODE:
     "This code is not valid. Check it for typos: it has 16 letters and digits; case, spaces and dashes do not matter.",
