@@ -1,6 +1,7 @@
 import type { Worker } from "bullmq";
 import type { DataSource } from "typeorm";
 import { createApiServer, type ApiServer } from "./api.js";
+import { ipLimitKey } from "./infra/client-ip.js";
 import type { Config } from "./infra/config.js";
 import type { Context, ContextSource } from "./infra/context.js";
 import { createDataSource } from "./infra/db.js";
@@ -415,7 +416,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
             try {
               budget = viewer
                 ? await services.limits.takeRequest(viewer.accountId)
-                : await anonymousLimits.take("anonymous", source.ip);
+                : await anonymousLimits.take("anonymous", ipLimitKey(source.ip));
             } catch (err) {
               if (!(err instanceof RateLimitedError) || !source.setHeader) throw err;
               const limit = viewer

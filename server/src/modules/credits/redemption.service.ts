@@ -1,6 +1,7 @@
 import { parseInput } from "../../infra/validation.js";
 import type { DataSource } from "typeorm";
 import { z } from "zod";
+import { ipLimitKey } from "../../infra/client-ip.js";
 import { NotFoundError } from "../../infra/errors.js";
 import { beforeCursorSql, CURSOR_PARAMS, decodeCursor, pageSize } from "../../infra/pagination.js";
 import type { RateLimits } from "../../infra/rate-limit.js";
@@ -115,7 +116,7 @@ export class RedemptionService {
     ip: string,
   ): Promise<{ result: LedgerResult; batch: CodeBatchEntity }> {
     await this.limits.check("redeemFailAccount", accountId);
-    await this.limits.check("redeemFailIp", ip);
+    await this.limits.check("redeemFailIp", ipLimitKey(ip));
     try {
       return await this.tryRedeem(accountId, rawCode);
     } catch (err) {
@@ -126,7 +127,7 @@ export class RedemptionService {
         err instanceof CodeExhaustedError
       ) {
         await this.limits.consume("redeemFailAccount", accountId).catch(() => undefined);
-        await this.limits.consume("redeemFailIp", ip).catch(() => undefined);
+        await this.limits.consume("redeemFailIp", ipLimitKey(ip)).catch(() => undefined);
       }
       throw err;
     }

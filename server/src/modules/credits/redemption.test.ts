@@ -152,6 +152,18 @@ describe("the per-IP brute-force guard", () => {
     expect(elsewhere.body.errors).toBeUndefined();
     expect(elsewhere.body.data).toEqual({ redeemCode: { credits: 50 } });
   });
+
+  it("counts an IPv6 client by its /64: rotating addresses inside it shares one budget", async () => {
+    for (let i = 0; i < 30; i++) {
+      const res = await redeemAs("AAAA-AAAA-AAAA-AAAA", `2001:db8:77:1::${(i + 1).toString(16)}`);
+      expect(res.body.errors?.[0].extensions?.code, `attempt ${i + 1}`).toBe("INVALID_CODE");
+    }
+    const { codes } = await batch({ count: 1 });
+    const limited = await redeemAs(codes[0], "2001:db8:77:1:ffff::9");
+    expect(limited.body.errors?.[0].extensions?.code).toBe("RATE_LIMITED");
+    const otherNetwork = await redeemAs(codes[0], "2001:db8:77:2::1");
+    expect(otherNetwork.body.errors).toBeUndefined();
+  });
 });
 
 describe("batches over GraphQL", () => {
