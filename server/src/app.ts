@@ -459,7 +459,7 @@ export async function createApp(config: Config, logger: Logger): Promise<App> {
             createUploadRouter({
               auth: services.auth,
               uploads: services.uploads,
-              admit: (accountId) => services.limits.admitUpload(accountId),
+              admit: (accountId, manager) => services.limits.admitUpload(accountId, manager),
             }),
             createZipRouter({
               auth: services.auth,

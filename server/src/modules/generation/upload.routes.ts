@@ -1,4 +1,5 @@
 import express, { type Request, type Response, type Router } from "express";
+import type { EntityManager } from "typeorm";
 import { AppError } from "../../infra/errors.js";
 import type { AuthService } from "../accounts/auth.service.js";
 import { AccountRestrictedError } from "../accounts/accounts.errors.js";
@@ -27,7 +28,8 @@ export function createUploadRouter(deps: {
   auth: AuthService;
   uploads: UploadService;
   /** Per-account admission (uploads per day), checked before the body is read. */
-  admit: (accountId: string) => Promise<void>;
+  /** The daily limit: before the body is read, and again under the account's lock where the row is inserted. */
+  admit: (accountId: string, manager?: EntityManager) => Promise<void>;
 }): Router {
   const router = express.Router();
   router.post("/uploads", async (req: Request, res: Response, next) => {
@@ -51,7 +53,9 @@ export function createUploadRouter(deps: {
         }
         chunks.push(chunk);
       }
-      const upload = await deps.uploads.accept(viewer.accountId, Buffer.concat(chunks));
+      const upload = await deps.uploads.accept(viewer.accountId, Buffer.concat(chunks), (manager) =>
+        deps.admit(viewer.accountId, manager),
+      );
       res.status(201).json({ id: upload.id, width: upload.width, height: upload.height });
     } catch (err) {
       if (err instanceof AppError) {

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import sharp, { type Metadata, type OutputInfo } from "sharp";
-import type { DataSource } from "typeorm";
+import type { DataSource, EntityManager } from "typeorm";
 import { AppError } from "../../infra/errors.js";
 import type { Logger } from "../../infra/logger.js";
 import type { Storage } from "../assets/storage/storage.js";
@@ -24,7 +24,15 @@ export class UploadService {
     private readonly checkImage: (accountId: string, png: Buffer) => Promise<void> = async () => undefined,
   ) {}
 
-  async accept(accountId: string, data: Buffer): Promise<UploadEntity> {
+  /**
+   * `admit` (the daily limit) runs again in the transaction that inserts the row, under the account's lock:
+   * checked only before the body was read, parallel uploads at the limit would all pass.
+   */
+  async accept(
+    accountId: string,
+    data: Buffer,
+    admit: (manager: EntityManager) => Promise<void> = async () => undefined,
+  ): Promise<UploadEntity> {
     if (data.length === 0) throw new UploadError("BAD_REQUEST", "The request has no image in its body.");
     let metadata: Metadata;
     try {
@@ -57,15 +65,24 @@ export class UploadService {
     const id = randomUUID();
     const storageKey = `uploads/${accountId}/${id}.png`;
     await this.storage.put(storageKey, png.data, "image/png");
-    return this.db.getRepository(UploadEntity).save({
-      id,
-      accountId,
-      width: png.info.width,
-      height: png.info.height,
-      bytes: png.data.length,
-      storageKey,
-      usedAt: null,
-    });
+    try {
+      return await this.db.transaction(async (manager) => {
+        await admit(manager);
+        return manager.getRepository(UploadEntity).save({
+          id,
+          accountId,
+          width: png.info.width,
+          height: png.info.height,
+          bytes: png.data.length,
+          storageKey,
+          usedAt: null,
+        });
+      });
+    } catch (err) {
+      // Refused (or not stored): the file must not stay without its row.
+      await this.storage.delete(storageKey).catch(() => undefined);
+      throw err;
+    }
   }
 
   /**

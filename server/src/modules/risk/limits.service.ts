@@ -276,10 +276,15 @@ export class LimitsService {
     return row ? { slug: model.slug, ...row } : model;
   }
 
-  /** Admission of an upload: uploads per day. */
-  async admitUpload(accountId: string): Promise<void> {
+  /**
+   * Admission of an upload: uploads per day. Given a transaction, it first takes the account's upload lock,
+   * so uploads arriving together are counted one after the other (the caller inserts in that transaction).
+   */
+  async admitUpload(accountId: string, manager?: EntityManager): Promise<void> {
+    const runner = manager ?? this.db;
+    if (manager) await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`uploads:${accountId}`]);
     const { values } = await this.effective(accountId);
-    const [row] = (await this.db.query(
+    const [row] = (await runner.query(
       `SELECT count(*)::int AS n FROM upload WHERE account_id = $1 AND created_at >= $2`,
       [accountId, startOfUtcDay()],
     )) as { n: number }[];

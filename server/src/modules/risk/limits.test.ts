@@ -1,3 +1,5 @@
+import fs from "node:fs/promises";
+import path from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signedInUser, type SignedInUser } from "../../../test/factories.js";
@@ -184,6 +186,30 @@ describe("per-tier limits, shared by two API processes", () => {
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("DAILY_LIMIT");
+  });
+
+  it("uploads per day hold for uploads sent together: one of six at a limit of one, no file left behind", async () => {
+    const u = await userOn("T_UPLOADS");
+    const png = await sharp({ create: { width: 640, height: 640, channels: 3, background: "#663399" } })
+      .png()
+      .toBuffer();
+    const statuses = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        fetch(`${i % 2 ? second.url! : t.url}/api/uploads`, {
+          method: "POST",
+          headers: { ...u.headers, "content-type": "image/png" },
+          body: png,
+        }).then((r) => r.status),
+      ),
+    );
+    expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(5);
+    const rows = (await t.app.db.query(`SELECT storage_key FROM upload WHERE account_id = $1`, [u.account.id])) as {
+      storage_key: string;
+    }[];
+    expect(rows).toHaveLength(1);
+    const folder = path.join(t.app.config.DATA_DIR, "uploads", u.account.id);
+    expect(await fs.readdir(folder)).toEqual([path.basename(rows[0].storage_key)]);
   });
 
   it("myLimits shows the tier, the limits in force and the current use", async () => {
