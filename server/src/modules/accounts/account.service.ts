@@ -257,7 +257,16 @@ export class AccountService {
         account.email = email;
       }
       account.emailVerifiedAt ??= new Date();
-      await manager.getRepository(AccountEntity).save(account);
+      await manager
+        .getRepository(AccountEntity)
+        .save(account)
+        .catch((err: unknown) => {
+          // Another account confirmed the same address a moment ago (the check above ran before its commit).
+          if ((err as { code?: string }).code === "23505") {
+            throw new AppError("CONFLICT", "This address now belongs to another account.");
+          }
+          throw err;
+        });
       const afterCommit: (() => void)[] = [];
       if (firstVerification) {
         for (const hook of this.hooks.onEmailVerified) {

@@ -109,6 +109,25 @@ describe("changeEmail", () => {
     const me = await t.graphql<{ me: { email: string } }>(ME, undefined, user.headers);
     expect(me.body.data?.me.email).toBe(user.email);
   });
+
+  it("gives an address confirmed by two accounts at the same moment to one of them; the other gets CONFLICT", async () => {
+    const [first, second] = await Promise.all([signedInUser(t), signedInUser(t)]);
+    const newEmail = uniqueEmail("raced");
+    const tokens: string[] = [];
+    for (const user of [first, second]) {
+      const res = await t.graphql(CHANGE_EMAIL, { input: { newEmail, password: PASSWORD } }, user.headers);
+      expect(res.body.errors).toBeUndefined();
+      const mail = await smtp.waitForMail(
+        newEmail,
+        (m) => m.links.some((l) => l.includes("/verify-email?token=")) && !tokens.some((t) => m.text.includes(t)),
+      );
+      tokens.push(new URL(mail.links.find((l) => l.includes("/verify-email?token="))!).searchParams.get("token")!);
+    }
+    const answers = await Promise.all(tokens.map((token) => t.graphql(VERIFY, { input: { token } })));
+    expect(answers.map((a) => errorCode(a) ?? "ok").sort()).toEqual(["CONFLICT", "ok"]);
+    const owners = (await t.app.db.query(`SELECT id FROM account WHERE email = $1`, [newEmail])) as unknown[];
+    expect(owners).toHaveLength(1);
+  });
 });
 
 describe("deleteAccount", () => {
