@@ -191,9 +191,10 @@ export class TaskRunner {
 
   /** A task that is still to run but has had all its starts (its runs died with their worker) fails, refunded. */
   private async giveUpIfWorn(taskId: string): Promise<void> {
-    const [row] = (await this.db.query(`SELECT status, attempts FROM task WHERE id = $1`, [
-      taskId,
-    ])) as { status: string; attempts: number }[];
+    const [row] = (await this.db.query(`SELECT status, attempts FROM task WHERE id = $1`, [taskId])) as {
+      status: string;
+      attempts: number;
+    }[];
     if (!row || (row.status !== "QUEUED" && row.status !== "RUNNING") || row.attempts < this.settings.maxStarts) return;
     this.logger.warn({ taskId, attempts: row.attempts }, "task given up: its runs kept ending with their worker");
     await this.fail(
