@@ -149,6 +149,7 @@ export class AccountService {
     const referrer = code && !invite ? await this.repo.findOneBy({ referralCode: code.toUpperCase() }) : null;
     const needsInvite = (await registration?.check({ email, ip: request.ip, code, hasReferrer: !!referrer })) ?? false;
     const inserted = await this.db.transaction(async (manager) => {
+      await registration?.admitAddressLocked(request.ip, manager);
       const rows = (await manager.query(
         `INSERT INTO account (email, password_hash, display_name, referral_code, referred_by_id, accepted_terms_version, signup_ip)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (email) DO NOTHING RETURNING id`,

@@ -131,15 +131,29 @@ export class RegistrationPolicyService {
       if (!(usable as unknown[]).length) throw new InviteRequiredError();
     }
     const needsInvite = policy.mode === RegistrationMode.INVITE_ONLY && !input.hasReferrer;
-    if (policy.accountsPerIpPerDay !== null) {
-      const [row] = (await this.db.query(
-        `SELECT count(*)::int AS n, extract(epoch FROM min(created_at) + interval '1 day' - now())::int AS wait
-           FROM account WHERE signup_ip IN ($1, $2) AND created_at > now() - interval '1 day'`,
-        [input.ip, signupIpDigest(input.ip)],
-      )) as { n: number; wait: number | null }[];
-      if (row.n >= policy.accountsPerIpPerDay) throw new RateLimitedError(Math.max(1, row.wait ?? 60));
-    }
+    await this.admitAddress(input.ip, this.db, policy.accountsPerIpPerDay);
     return needsInvite;
+  }
+
+  /**
+   * The sign-ups-per-address limit again, in the transaction that creates the account and under the address's
+   * lock: checked only before, registrations sent together from one address would all pass.
+   */
+  async admitAddressLocked(ip: string, manager: EntityManager): Promise<void> {
+    const { accountsPerIpPerDay } = await this.get();
+    if (accountsPerIpPerDay === null) return;
+    await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`signup-ip:${ip}`]);
+    await this.admitAddress(ip, manager, accountsPerIpPerDay);
+  }
+
+  private async admitAddress(ip: string, runner: DataSource | EntityManager, limit: number | null): Promise<void> {
+    if (limit === null) return;
+    const [row] = (await runner.query(
+      `SELECT count(*)::int AS n, extract(epoch FROM min(created_at) + interval '1 day' - now())::int AS wait
+         FROM account WHERE signup_ip IN ($1, $2) AND created_at > now() - interval '1 day'`,
+      [ip, signupIpDigest(ip)],
+    )) as { n: number; wait: number | null }[];
+    if (row.n >= limit) throw new RateLimitedError(Math.max(1, row.wait ?? 60));
   }
 
   /** Uses an invitation for a new account, inside its transaction; false when it was used meanwhile. */

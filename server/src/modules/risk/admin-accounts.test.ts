@@ -356,4 +356,28 @@ describe("the registration policy", () => {
     expect(Number(refused.body.errors?.[0].extensions?.retryAfter)).toBeGreaterThan(0);
     await setPolicy({ mode: "OPEN" });
   });
+
+  it("holds the per-IP daily limit for registrations sent together", async () => {
+    await setPolicy({ mode: "OPEN", accountsPerIpPerDay: 1 });
+    fresh();
+    const ip = "198.51.100.61";
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 5 }, (_, i) =>
+        t.app.services.accounts.register(
+          {
+            email: `together-${i}-${Date.now()}@example.com`,
+            password: "a long enough passphrase 42",
+            acceptTermsVersion: 1,
+          },
+          { ip, userAgent: "vitest" },
+        ),
+      ),
+    );
+    expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
+    const [{ n }] = (await t.app.db.query(`SELECT count(*)::int AS n FROM account WHERE signup_ip = $1`, [ip])) as {
+      n: number;
+    }[];
+    expect(n).toBe(1);
+    await setPolicy({ mode: "OPEN" });
+  });
 });
