@@ -257,7 +257,8 @@ export function createServices({ db, redis, pubsub, logger, queues }: Infrastruc
       registration,
       // Resolved lazily: tasks and assets are built below, and deletion happens long after wiring.
       onAccountDeleted: [
-        (accountId) => services.tasks.eraseAccount(accountId, services.assets.storage),
+        (accountId) =>
+          services.tasks.eraseAccount(accountId, { delete: (key) => services.assets.fileDeletions.delete([key]) }),
         (accountId) => services.assets.deleteAllOf(accountId),
       ],
       onEmailVerified: [

@@ -18,6 +18,7 @@ import { ModelChangeEntity } from "../modules/generation/model-change.entity.js"
 import { TaskEntity } from "../modules/generation/task.entity.js";
 import { UploadEntity } from "../modules/generation/upload.entity.js";
 import { AssetEntity } from "../modules/assets/asset.entity.js";
+import { FileDeletionEntity } from "../modules/assets/file-deletion.entity.js";
 import { ModerationEventEntity, ModerationRuleEntity } from "../modules/risk/moderation.entities.js";
 import { AuditEntryEntity } from "../modules/risk/audit.entity.js";
 import { RestrictionEntity } from "../modules/risk/restriction.entity.js";
@@ -48,6 +49,7 @@ export const ENTITIES = [
   TaskEntity,
   UploadEntity,
   AssetEntity,
+  FileDeletionEntity,
   WebhookEndpointEntity,
   WebhookDeliveryEntity,
   WebhookAttemptEntity,

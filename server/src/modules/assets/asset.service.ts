@@ -8,6 +8,7 @@ import { hydrate, queryPrepared } from "../../infra/sql.js";
 import { readList, wroteFor } from "../../infra/read-replica.js";
 import type { MessageService } from "../accounts/message.service.js";
 import { AssetEntity, AssetStatus } from "./asset.entity.js";
+import { FileDeletions } from "./file-deletions.js";
 import type { Storage } from "./storage/storage.js";
 
 export interface ImageToStore {
@@ -107,7 +108,12 @@ export class AssetService {
     private readonly messages: MessageService,
     private readonly logger: Logger,
     private readonly retention: { days: number; warningDays: number },
-  ) {}
+  ) {
+    this.fileDeletions = new FileDeletions(db, storage, logger);
+  }
+
+  /** Files whose rows are gone: deleted now, or retried by the retention job until the store lets them go. */
+  readonly fileDeletions: FileDeletions;
 
   private get repo() {
     return this.db.getRepository(AssetEntity);
@@ -227,15 +233,7 @@ export class AssetService {
       `${base}.preview.webp`,
       `${base}.thumb.webp`,
     ]);
-    await Promise.all(
-      keys.map((key) =>
-        this.storage
-          .delete(key)
-          .catch((err: unknown) =>
-            this.logger.warn({ err: (err as Error).message, taskId: task.id, key }, "could not delete a file"),
-          ),
-      ),
-    );
+    await this.fileDeletions.delete(keys);
   }
 
   byTask(taskId: string): Promise<AssetEntity[]> {
@@ -369,15 +367,11 @@ export class AssetService {
       [rows.map((r) => r.id), status, reason],
     )) as [{ id: string }[], number];
     const ids = new Set(changed[0].map((r) => r.id));
-    for (const row of rows.filter((r) => ids.has(r.id))) {
-      for (const variant of ["ORIGINAL", "PREVIEW", "THUMBNAIL"] as const) {
-        await this.storage
-          .delete(AssetService.keyOf(row, variant))
-          .catch((err: unknown) =>
-            this.logger.warn({ err: (err as Error).message, assetId: row.id }, "could not delete a file"),
-          );
-      }
-    }
+    const keys = rows
+      .filter((r) => ids.has(r.id))
+      .flatMap((row) => (["ORIGINAL", "PREVIEW", "THUMBNAIL"] as const).map((v) => AssetService.keyOf(row, v)));
+    // A preview and a thumbnail may share one file.
+    await this.fileDeletions.delete([...new Set(keys)]);
     return ids.size;
   }
 
@@ -386,6 +380,7 @@ export class AssetService {
    * warns owners once about their assets that expire within the warning period. Safe on several workers.
    */
   async applyRetention(now = new Date()): Promise<{ expired: number; warned: number }> {
+    await this.fileDeletions.retry();
     let expired = 0;
     for (;;) {
       const batch = await this.repo

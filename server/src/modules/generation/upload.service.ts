@@ -4,6 +4,7 @@ import type { DataSource, EntityManager } from "typeorm";
 import { AppError } from "../../infra/errors.js";
 import type { Logger } from "../../infra/logger.js";
 import type { Storage } from "../assets/storage/storage.js";
+import { FileDeletions } from "../assets/file-deletions.js";
 import { UploadEntity } from "./upload.entity.js";
 
 export const UPLOAD_MAX_BYTES = 10 * 1024 * 1024;
@@ -98,13 +99,8 @@ export class UploadService {
        RETURNING storage_key`,
       [maxAgeMs / 1000],
     )) as [{ storage_key: string }[], number];
-    for (const upload of stale) {
-      await this.storage
-        .delete(upload.storage_key)
-        .catch((err: unknown) =>
-          this.logger.warn({ err: (err as Error).message, key: upload.storage_key }, "could not delete an upload"),
-        );
-    }
+    // The rows are gone: a file the store refuses now is retried until it goes.
+    await new FileDeletions(this.db, this.storage, this.logger).delete(stale.map((u) => u.storage_key));
     if (stale.length) this.logger.info({ count: stale.length }, "deleted unused uploads");
     return stale.length;
   }
