@@ -52,6 +52,10 @@ const MAX_TOKENS = 3000;
 
 /** graphql-ws close code for a connection whose credential was revoked (the protocol's "Unauthorized"). */
 export const CLOSE_CREDENTIAL_REVOKED = 4401;
+/** Operations one graphql-ws connection may run at once, and start per minute (see operationLimit). */
+export const MAX_OPERATIONS_PER_CONNECTION = 100;
+export const MAX_OPERATIONS_PER_CONNECTION_MINUTE = 600;
+
 /** graphql-ws close code for a connection whose account was just restricted (`ALL`, or `API` for keys). */
 export const CLOSE_ACCOUNT_RESTRICTED = 4403;
 
@@ -260,12 +264,41 @@ export async function createApiServer(options: ApiOptions): Promise<ApiServer> {
     viewer?: Viewer | null;
     /** The headers that carry the connection's credential, to resolve it again for each operation. */
     credentialHeaders?: IncomingMessage["headers"];
+    /** Operations started on this connection in the current minute (see operationLimit). */
+    started?: { since: number; count: number };
   };
   /**
    * The connection's credential resolved again, for one operation: restrictions, role and revocations since
    * connection_init apply to it (through the credential cache: no SQL for a known unrestricted one). A
    * credential that stopped resolving closes the socket, like a revocation.
    */
+  /**
+   * One connection's share: at most MAX_OPERATIONS_PER_CONNECTION running at once (each subscription holds
+   * memory and a listener until it ends) and MAX_OPERATIONS_PER_CONNECTION_MINUTE started per minute (each
+   * start resolves the credential and may read the database). Subscriptions spend no request budget, so
+   * without these one socket could open them without end.
+   */
+  function operationLimit(extra: WsExtra, running: number): AppError | null {
+    if (running > MAX_OPERATIONS_PER_CONNECTION) {
+      return new AppError(
+        "RATE_LIMITED",
+        `At most ${MAX_OPERATIONS_PER_CONNECTION} operations at once per connection.`,
+        {
+          limit: MAX_OPERATIONS_PER_CONNECTION,
+        },
+      );
+    }
+    const now = Date.now();
+    if (!extra.started || now - extra.started.since >= 60_000) extra.started = { since: now, count: 0 };
+    if (++extra.started.count > MAX_OPERATIONS_PER_CONNECTION_MINUTE) {
+      const retryAfter = Math.max(1, Math.ceil((extra.started.since + 60_000 - now) / 1000));
+      return new AppError("RATE_LIMITED", "Too many operations started on this connection; wait a moment.", {
+        retryAfter,
+      });
+    }
+    return null;
+  }
+
   async function currentViewer(extra: WsExtra & { socket: WebSocket }): Promise<Viewer | null> {
     const connected = extra.viewer ?? null;
     let viewer: Viewer | null;
@@ -289,6 +322,8 @@ export async function createApiServer(options: ApiOptions): Promise<ApiServer> {
       // context, with the credential resolved again (restrictions in force now, not at connection time);
       // queries and mutations spend the request budget like over HTTP, subscriptions do not.
       onSubscribe: async (ctx, id, payload) => {
+        const refused = operationLimit(ctx.extra, Object.keys(ctx.subscriptions).length);
+        if (refused) return [new GraphQLError(refused.message, { originalError: refused })];
         const args = fanout.onSubscribe(ctx, id, payload);
         if (Array.isArray(args)) return args;
         const execArgs = args as Exclude<typeof args, readonly GraphQLError[]>;

@@ -81,6 +81,12 @@ export function shareLive<T extends AsyncIterable<unknown>, E>(source: T, live: 
 }
 
 const CLOSING_BRACE = 0x7d;
+/**
+ * Bytes a socket may have waiting to be sent: a client that stopped reading (or reads slower than its
+ * events come) would otherwise make the server buffer its frames without bound. Past this it is dropped;
+ * clients reconnect and start again from the current state.
+ */
+export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
 /** What `ws` keeps of a server socket that a frame written around its sender must respect (see below). */
 interface SocketInternals {
@@ -338,6 +344,10 @@ class Member implements AsyncGenerator<never, undefined> {
   private write(payload: Buffer) {
     // As graphql-ws's own send: nothing goes to a socket that is closing.
     if (this.closed || this.socket.readyState !== this.socket.OPEN) return;
+    if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.socket.terminate();
+      return;
+    }
     sendTextFrame(this.socket, this.prefix, payload);
   }
 
