@@ -491,8 +491,10 @@ export class AccountService {
       await manager.getRepository(AccountEntity).update({ id: accountId }, { role });
       return manager.getRepository(AccountEntity).findOneByOrFail({ id: accountId });
     });
-    // Cached credentials carry the role: every process drops the account's (none is revoked).
-    this.sessions.announce({ accountId, sessionIds: [], apiKeyIds: [] });
+    // Cached credentials carry the role: every process drops the account's. Open WebSocket connections carry
+    // it too (a subscription started as an administrator would go on showing others' tasks): they are closed
+    // like a revocation, and clients reconnect with the new role. No credential is revoked.
+    this.sessions.announce({ accountId, sessionIds: "ALL", apiKeyIds: "ALL" });
     return changed;
   }
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signedInUser, type SignedInUser } from "../../../test/factories.js";
+import { signedInUser, wsClient, type SignedInUser } from "../../../test/factories.js";
 import { startTestApp, type TestApp } from "../../../test/harness.js";
 import { AccountRole } from "../accounts/account.entity.js";
 
@@ -286,7 +286,12 @@ describe("roles", () => {
     expect((await setRole(target.account.id, "MODERATOR", moderator.headers)).body.errors?.[0].extensions?.code).toBe(
       "FORBIDDEN",
     );
+    const socket = wsClient(t, target.token);
+    await socket.connected;
     expect((await setRole(target.account.id, "MODERATOR")).body.data!.setAccountRole.account.role).toBe("MODERATOR");
+    // Its open connections end (they carry the old role); the session itself goes on.
+    expect(await socket.closeCode()).toBe(4401);
+    await socket.dispose();
     // The new role holds on the account's next request.
     const queue = await t.graphql(`{ moderationQueue { tasksInReview { id } } }`, {}, target.headers);
     expect(queue.body.errors).toBeUndefined();
