@@ -490,6 +490,7 @@ describe("accounts, restrictions and limits in the admin area", () => {
       expect(await text(moderator.getByTestId("restrict-not-yours"))).toContain("Only an administrator");
       expect(await moderator.getByTestId("restrict-open").count()).toBe(0);
       expect(await moderator.getByTestId("revoke-all-keys").count()).toBe(0);
+      await shot(moderator, "staff-account-as-moderator");
       await shot(moderator, "detail-moderator");
       // An admin-only page says so instead of failing.
       await moderator.goto(`${base}/admin/tiers`);
