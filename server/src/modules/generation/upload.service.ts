@@ -23,7 +23,12 @@ export class UploadService {
     private readonly logger: Logger,
     /** The moderation decision point for images (throws CONTENT_REJECTED); allows everything when absent. */
     private readonly checkImage: (accountId: string, png: Buffer) => Promise<void> = async () => undefined,
-  ) {}
+  ) {
+    this.fileDeletions = new FileDeletions(db, storage, logger);
+  }
+
+  /** Files of uploads whose rows are gone (or never came): deleted, or retried until the store lets them go. */
+  private readonly fileDeletions: FileDeletions;
 
   /**
    * `admit` (the daily limit) runs again in the transaction that inserts the row, under the account's lock:
@@ -81,7 +86,7 @@ export class UploadService {
       });
     } catch (err) {
       // Refused (or not stored): the file must not stay without its row.
-      await this.storage.delete(storageKey).catch(() => undefined);
+      await this.fileDeletions.delete([storageKey]);
       throw err;
     }
   }
@@ -100,7 +105,7 @@ export class UploadService {
       [maxAgeMs / 1000],
     )) as [{ storage_key: string }[], number];
     // The rows are gone: a file the store refuses now is retried until it goes.
-    await new FileDeletions(this.db, this.storage, this.logger).delete(stale.map((u) => u.storage_key));
+    await this.fileDeletions.delete(stale.map((u) => u.storage_key));
     if (stale.length) this.logger.info({ count: stale.length }, "deleted unused uploads");
     return stale.length;
   }

@@ -1,6 +1,7 @@
 import http from "node:http";
 import https from "node:https";
 import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from "request-filtering-agent";
+import { BodyTooLargeError, readBody } from "../../../infra/http.js";
 import {
   detectImageType,
   ProviderError,
@@ -224,27 +225,19 @@ export class OpenAIProvider implements ImageProvider {
         onBase = onBase && url.origin === this.baseOrigin;
         continue;
       }
-      const declared = Number(response.headers["content-length"] ?? "0");
-      if (status < 200 || status >= 300 || declared > this.maxImageBytes) {
+      if (status < 200 || status >= 300) {
         response.destroy();
         throw badResponse("Could not download a generated image");
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
       try {
-        for await (const chunk of response as AsyncIterable<Buffer>) {
-          size += chunk.length;
-          if (size > this.maxImageBytes) {
-            response.destroy();
-            throw badResponse("A generated image is too large");
-          }
-          chunks.push(chunk);
-        }
+        // Refused early on a larger Content-Length, else while it streams (the rest is not read).
+        return await readBody(response, this.maxImageBytes);
       } catch (error) {
-        if (error instanceof ProviderError || signal.aborted) throw error;
+        response.destroy();
+        if (signal.aborted) throw error;
+        if (error instanceof BodyTooLargeError) throw badResponse("A generated image is too large");
         throw badResponse("Could not download a generated image");
       }
-      return Buffer.concat(chunks);
     }
   }
 
