@@ -1,7 +1,22 @@
 import { createHash } from "node:crypto";
 import pg from "pg";
-import { QueryFailedError, type DataSource, type EntityMetadata, type EntityTarget, type ObjectLiteral } from "typeorm";
+import {
+  QueryFailedError,
+  type DataSource,
+  type EntityManager,
+  type EntityMetadata,
+  type EntityTarget,
+  type ObjectLiteral,
+} from "typeorm";
 import type { PostgresDriver } from "typeorm/driver/postgres/PostgresDriver.js";
+
+/**
+ * Serialises the transactions that name the same `key` (an account's uploads, a sign-up address): the lock is
+ * PostgreSQL's, held until the transaction ends, so counts read after it see the others' committed rows.
+ */
+export async function lockForTransaction(manager: EntityManager, key: string): Promise<void> {
+  await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [key]);
+}
 
 /**
  * Hot read paths (authentication, list pages) only: a named statement on TypeORM's own pool, so PostgreSQL

@@ -23,6 +23,7 @@ import type { TermsService } from "./terms.service.js";
 import type { Viewer } from "./viewer.js";
 import { InviteRequiredError, signupIpDigest, type RegistrationPolicyService } from "./registration-policy.service.js";
 import { eraseAccountText } from "../risk/erasure.js";
+import { lockForTransaction } from "../../infra/sql.js";
 
 export type AccountLimit =
   | "signInIp"
@@ -465,7 +466,7 @@ export class AccountService {
    * run it). Takes the role lock first, so two admins demoting or deleting each other cannot leave none.
    */
   private async refuseLastAdmin(manager: EntityManager, accountId: string): Promise<void> {
-    await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended('account-roles', 0))`);
+    await lockForTransaction(manager, "account-roles");
     const [row] = (await manager.query(
       `SELECT a.role = 'ADMIN' AND a.deleted_at IS NULL AS admin,
               (SELECT count(*)::int FROM account WHERE role = 'ADMIN' AND deleted_at IS NULL) AS admins
@@ -483,8 +484,6 @@ export class AccountService {
    */
   async setRole(accountId: string, role: AccountRole): Promise<AccountEntity> {
     const changed = await this.db.transaction(async (manager) => {
-      // One role change at a time, so two admins demoting each other cannot leave none.
-      await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended('account-roles', 0))`);
       const account = await manager.getRepository(AccountEntity).findOneBy({ id: accountId });
       if (!account || account.deletedAt) throw new NotFoundError("Account");
       if (role !== AccountRole.ADMIN) await this.refuseLastAdmin(manager, accountId);

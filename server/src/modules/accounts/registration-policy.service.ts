@@ -6,6 +6,7 @@ import { AppError } from "../../infra/errors.js";
 import { RateLimitedError } from "../../infra/rate-limit.js";
 import { parseInput } from "../../infra/validation.js";
 import { RegistrationInviteEntity, RegistrationMode, RegistrationPolicyEntity } from "./registration.entities.js";
+import { lockForTransaction } from "../../infra/sql.js";
 
 // The community-kept list of disposable-mail domains (JSON, loaded once, only when the policy asks).
 const require = createRequire(import.meta.url);
@@ -142,7 +143,7 @@ export class RegistrationPolicyService {
   async admitAddressLocked(ip: string, manager: EntityManager): Promise<void> {
     const { accountsPerIpPerDay } = await this.get();
     if (accountsPerIpPerDay === null) return;
-    await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`signup-ip:${ip}`]);
+    await lockForTransaction(manager, `signup-ip:${ip}`);
     await this.admitAddress(ip, manager, accountsPerIpPerDay);
   }
 

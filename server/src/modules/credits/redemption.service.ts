@@ -18,6 +18,7 @@ import {
 } from "./credits.errors.js";
 import { LedgerKind } from "./ledger-entry.entity.js";
 import type { LedgerResult, LedgerService } from "./ledger.service.js";
+import { lockForTransaction } from "../../infra/sql.js";
 
 export type RedemptionLimit = "redeemFailAccount" | "redeemFailIp";
 
@@ -149,7 +150,7 @@ export class RedemptionService {
       if (batch.expiresAt && batch.expiresAt.getTime() <= Date.now()) throw new CodeExpiredError();
       if (code.redemption_count >= batch.maxRedemptionsPerCode) throw new CodeExhaustedError();
 
-      await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`redeem:${batch.id}:${accountId}`]);
+      await lockForTransaction(manager, `redeem:${batch.id}:${accountId}`);
       const used = (await manager.query(
         `SELECT count(*)::int AS n FROM code_redemption WHERE batch_id = $1 AND account_id = $2`,
         [batch.id, accountId],

@@ -17,6 +17,7 @@ import {
   TierEntity,
   type LimitValues,
 } from "./limits.entities.js";
+import { lockForTransaction } from "../../infra/sql.js";
 
 export class ConcurrencyLimitError extends AppError {
   constructor(limit: number) {
@@ -282,7 +283,7 @@ export class LimitsService {
    */
   async admitUpload(accountId: string, manager?: EntityManager): Promise<void> {
     const runner = manager ?? this.db;
-    if (manager) await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`uploads:${accountId}`]);
+    if (manager) await lockForTransaction(manager, `uploads:${accountId}`);
     const { values } = await this.effective(accountId);
     const [row] = (await runner.query(
       `SELECT count(*)::int AS n FROM upload WHERE account_id = $1 AND created_at >= $2`,
@@ -389,7 +390,7 @@ export class LimitsService {
     }
     const repo = this.db.getRepository(LimitRequestEntity);
     return this.db.transaction(async (manager) => {
-      await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`limit-request:${accountId}`]);
+      await lockForTransaction(manager, `limit-request:${accountId}`);
       const pending = await manager.getRepository(LimitRequestEntity).existsBy({
         accountId,
         status: LimitRequestStatus.PENDING,
