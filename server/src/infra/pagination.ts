@@ -27,20 +27,23 @@ export function decodeCursor(cursor: string): Cursor {
 export const CURSOR_PARAMS = { id: ":id", createdAt: ":createdAt" } as const;
 
 /**
- * "After the cursor" in a list ordered by (created_at, id) newest first, as SQL. The cursor's time has
- * milliseconds and the column microseconds, so rows of the cursor row's millisecond would be skipped: the
- * boundary is the cursor row's own time, read by its id (within `scope`, e.g. `account_id = $1`, so another
- * account's id tells nothing), and the cursor's time only when that row is gone. `id` and `createdAt` are the
- * statement's parameters (`$2` or `:id`).
+ * "Past the cursor" in a list ordered by (created_at, id), newest first unless `order` says otherwise, as SQL.
+ * The cursor's time has milliseconds and the column microseconds, so rows of the cursor row's millisecond
+ * would be skipped: the boundary is the cursor row's own time, read by its id (within `scope`, e.g.
+ * `account_id = $1`, so another account's id tells nothing), and the cursor's time only when that row is gone.
+ * `id` and `createdAt` are the statement's parameters (`$2` or `:id`).
  */
-export function beforeCursorSql(
+export function pastCursorSql(
   alias: string,
   table: string,
   params: { id: string; createdAt: string },
   scope?: string,
+  /** A list ordered oldest first goes on after the cursor the other way. */
+  order: "newest" | "oldest" = "newest",
 ): string {
   const own = `SELECT c.created_at FROM ${table} c WHERE c.id = ${params.id}${scope ? ` AND c.${scope}` : ""}`;
-  return `(${alias}.created_at, ${alias}.id) < (coalesce((${own}), ${params.createdAt}), ${params.id})`;
+  const comparison = order === "newest" ? "<" : ">";
+  return `(${alias}.created_at, ${alias}.id) ${comparison} (coalesce((${own}), ${params.createdAt}), ${params.id})`;
 }
 
 export const MAX_PAGE_SIZE = 100;

@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from "typeorm";
-import { beforeCursorSql, CURSOR_PARAMS, decodeCursor, pageSize } from "../../infra/pagination.js";
+import { pastCursorSql, CURSOR_PARAMS, decodeCursor, pageSize } from "../../infra/pagination.js";
 import { readList, wroteFor } from "../../infra/read-replica.js";
 import type { PubSubBus } from "../../infra/pubsub.js";
 import { messageTopic, type MessagePayload } from "./accounts.topics.js";
@@ -81,7 +81,7 @@ export class MessageService {
     if (args.unreadOnly) qb.andWhere("m.read_at IS NULL");
     if (args.after) {
       const cursor = decodeCursor(args.after);
-      qb.andWhere(beforeCursorSql("m", "message", CURSOR_PARAMS, "account_id = :accountId"), cursor);
+      qb.andWhere(pastCursorSql("m", "message", CURSOR_PARAMS, "account_id = :accountId"), cursor);
     }
     // A list: read from a replica when one is configured and has this account's latest write.
     const rows = await readList(this.db, accountId, (on) =>

@@ -3,7 +3,7 @@ import sharp from "sharp";
 import type { DataSource } from "typeorm";
 import { BadUserInputError, NotFoundError } from "../../infra/errors.js";
 import type { Logger } from "../../infra/logger.js";
-import { decodeCursor, pageSize } from "../../infra/pagination.js";
+import { pastCursorSql, CURSOR_PARAMS, decodeCursor, pageSize } from "../../infra/pagination.js";
 import { hydrate, queryPrepared } from "../../infra/sql.js";
 import { readList, wroteFor } from "../../infra/read-replica.js";
 import type { MessageService } from "../accounts/message.service.js";
@@ -297,11 +297,12 @@ export class AssetService {
       qb.andWhere("t.prompt ILIKE :search", { search: `%${words}%` });
     }
     if (args.after) {
-      const c = decodeCursor(args.after);
-      // The cursor's time has milliseconds, the column microseconds, and a task's images share one: the
-      // cursor row's own time (rows are never deleted) places the boundary exactly.
-      const at = `coalesce((SELECT c.created_at FROM asset c WHERE c.id = :id AND c.account_id = :accountId), :createdAt)`;
-      qb.andWhere(newest ? `(a.created_at, a.id) < (${at}, :id)` : `(a.created_at, a.id) > (${at}, :id)`, c);
+      // A task's images share one created_at: the boundary is the cursor row's own time (see pastCursorSql).
+      const order = newest ? "newest" : "oldest";
+      qb.andWhere(
+        pastCursorSql("a", "asset", CURSOR_PARAMS, "account_id = :accountId", order),
+        decodeCursor(args.after),
+      );
     }
     // A list: read from a replica when one is configured and has this account's latest write.
     const rows = await readList(this.db, accountId, (on) =>

@@ -1,6 +1,6 @@
 import type { DataSource, EntityManager } from "typeorm";
 import { BadUserInputError } from "../../infra/errors.js";
-import { beforeCursorSql, decodeCursor, pageSize } from "../../infra/pagination.js";
+import { pastCursorSql, decodeCursor, pageSize } from "../../infra/pagination.js";
 import { queryPrepared } from "../../infra/sql.js";
 import { BalanceLimitError, InsufficientBalanceError } from "./credits.errors.js";
 import { LedgerEntryEntity, LedgerKind } from "./ledger-entry.entity.js";
@@ -439,7 +439,7 @@ export class LedgerService {
       const cursor = decodeCursor(args.after);
       params.push(cursor.createdAt, cursor.id);
       const at = { createdAt: `$${params.length - 1}`, id: `$${params.length}` };
-      where += ` AND ${beforeCursorSql("ledger_entry", "ledger_entry", at, "account_id = $1")}`;
+      where += ` AND ${pastCursorSql("ledger_entry", "ledger_entry", at, "account_id = $1")}`;
     }
     const rows = (await this.db.query(
       `SELECT ${RETURNING} FROM ledger_entry WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT $2`,

@@ -3,7 +3,7 @@ import type { DataSource } from "typeorm";
 import { z } from "zod";
 import { ipLimitKey } from "../../infra/client-ip.js";
 import { NotFoundError } from "../../infra/errors.js";
-import { beforeCursorSql, CURSOR_PARAMS, decodeCursor, pageSize } from "../../infra/pagination.js";
+import { pastCursorSql, CURSOR_PARAMS, decodeCursor, pageSize } from "../../infra/pagination.js";
 import type { RateLimits } from "../../infra/rate-limit.js";
 import { sha256 } from "../../infra/tokens.js";
 import type { MessageService } from "../accounts/message.service.js";
@@ -199,7 +199,7 @@ export class RedemptionService {
       .orderBy("b.created_at", "DESC")
       .addOrderBy("b.id", "DESC")
       .take(limit + 1);
-    if (args.after) qb.where(beforeCursorSql("b", "code_batch", CURSOR_PARAMS), decodeCursor(args.after));
+    if (args.after) qb.where(pastCursorSql("b", "code_batch", CURSOR_PARAMS), decodeCursor(args.after));
     const batches = await qb.getMany();
     const stats = batches.length
       ? ((await this.db.query(

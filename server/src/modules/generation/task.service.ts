@@ -8,7 +8,7 @@ import type { PostgresQueryRunner } from "typeorm/driver/postgres/PostgresQueryR
 import { z } from "zod";
 import { BadUserInputError, NotFoundError } from "../../infra/errors.js";
 import type { Logger } from "../../infra/logger.js";
-import { beforeCursorSql, decodeCursor, pageSize } from "../../infra/pagination.js";
+import { pastCursorSql, decodeCursor, pageSize } from "../../infra/pagination.js";
 import type { PubSubBus } from "../../infra/pubsub.js";
 import { readList, wroteFor } from "../../infra/read-replica.js";
 import { hydrate, queryPrepared } from "../../infra/sql.js";
@@ -522,7 +522,7 @@ export class TaskService {
     if (args.after) {
       const cursor = decodeCursor(args.after);
       const at = { createdAt: param(cursor.createdAt), id: param(cursor.id) };
-      where.push(beforeCursorSql("t", "task", at, "account_id = $1"));
+      where.push(pastCursorSql("t", "task", at, "account_id = $1"));
     }
     const assetValue = columnsFor(
       ASSET_FIELD_COLUMNS,

@@ -1,6 +1,6 @@
 import type { DataSource } from "typeorm";
 import { BadUserInputError, NotFoundError } from "../../infra/errors.js";
-import { beforeCursorSql, decodeCursor, pageSize } from "../../infra/pagination.js";
+import { pastCursorSql, decodeCursor, pageSize } from "../../infra/pagination.js";
 import type { AccountEntity, AccountRole } from "../accounts/account.entity.js";
 import { AccountEntity as AccountTable } from "../accounts/account.entity.js";
 import type { MessageService } from "../accounts/message.service.js";
@@ -60,7 +60,7 @@ export class AdminAccountService {
     if (args.after) {
       const cursor = decodeCursor(args.after);
       params.push(cursor.createdAt, cursor.id);
-      where.push(beforeCursorSql("a", "account", { createdAt: `$${params.length - 1}`, id: `$${params.length}` }));
+      where.push(pastCursorSql("a", "account", { createdAt: `$${params.length - 1}`, id: `$${params.length}` }));
     }
     params.push(limit + 1);
     const rows = (await this.db.query(

@@ -3,7 +3,7 @@ import { Args, ArgsType, Authorized, Field, ID, ObjectType, Query, Resolver, typ
 import type { DataSource } from "typeorm";
 import type { Context } from "../../infra/context.js";
 import { PageInfo, toConnection, PageArgs } from "../../infra/graphql/connection.js";
-import { beforeCursorSql, CURSOR_PARAMS, decodeCursor, encodeCursor, pageSize } from "../../infra/pagination.js";
+import { pastCursorSql, CURSOR_PARAMS, decodeCursor, encodeCursor, pageSize } from "../../infra/pagination.js";
 import { RegistrationPolicyEntity } from "../accounts/registration.entities.js";
 import { GenerationModelEntity } from "../generation/generation-model.entity.js";
 import { AuditEntryEntity } from "./audit.entity.js";
@@ -171,7 +171,7 @@ export class AuditService {
     if (args.actorId) qb.andWhere("a.actor_id = :actorId", { actorId: args.actorId });
     if (args.action) qb.andWhere("a.action = :action", { action: args.action });
     if (args.targetId) qb.andWhere("a.target = :targetId", { targetId: args.targetId });
-    if (args.after) qb.andWhere(beforeCursorSql("a", "audit_entry", CURSOR_PARAMS), decodeCursor(args.after));
+    if (args.after) qb.andWhere(pastCursorSql("a", "audit_entry", CURSOR_PARAMS), decodeCursor(args.after));
     return { rows: await qb.getMany(), limit };
   }
 }

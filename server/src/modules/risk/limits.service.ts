@@ -5,7 +5,7 @@ import type { DataSource, EntityManager } from "typeorm";
 import type { PostgresQueryRunner } from "typeorm/driver/postgres/PostgresQueryRunner.js";
 import { z } from "zod";
 import { AppError, BadUserInputError, NotFoundError } from "../../infra/errors.js";
-import { beforeCursorSql, CURSOR_PARAMS, decodeCursor, pageSize } from "../../infra/pagination.js";
+import { pastCursorSql, CURSOR_PARAMS, decodeCursor, pageSize } from "../../infra/pagination.js";
 import { RateLimitedError } from "../../infra/rate-limit.js";
 import { parseInput } from "../../infra/validation.js";
 import type { MessageService } from "../accounts/message.service.js";
@@ -422,7 +422,7 @@ export class LimitsService {
       .addOrderBy("r.id", "DESC")
       .take(limit + 1);
     if (args.status) qb.andWhere("r.status = :status", { status: args.status });
-    if (args.after) qb.andWhere(beforeCursorSql("r", "limit_request", CURSOR_PARAMS), decodeCursor(args.after));
+    if (args.after) qb.andWhere(pastCursorSql("r", "limit_request", CURSOR_PARAMS), decodeCursor(args.after));
     return { rows: await qb.getMany(), limit };
   }
 

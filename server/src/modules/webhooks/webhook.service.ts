@@ -7,7 +7,7 @@ import { z } from "zod";
 import { AppError, BadUserInputError, NotFoundError } from "../../infra/errors.js";
 import type { Logger } from "../../infra/logger.js";
 import type { PubSubBus } from "../../infra/pubsub.js";
-import { beforeCursorSql, CURSOR_PARAMS, decodeCursor, pageSize } from "../../infra/pagination.js";
+import { pastCursorSql, CURSOR_PARAMS, decodeCursor, pageSize } from "../../infra/pagination.js";
 import { readList, wroteFor } from "../../infra/read-replica.js";
 import type { MessageService } from "../accounts/message.service.js";
 import type { AssetService } from "../assets/asset.service.js";
@@ -412,7 +412,7 @@ export class WebhookService {
     if (args.status) qb.andWhere("d.status = :status", { status: args.status });
     if (args.after) {
       qb.andWhere(
-        beforeCursorSql("d", "webhook_delivery", CURSOR_PARAMS, "account_id = :accountId"),
+        pastCursorSql("d", "webhook_delivery", CURSOR_PARAMS, "account_id = :accountId"),
         decodeCursor(args.after),
       );
     }
